@@ -1,0 +1,1 @@
+"""Conformance suite for servers that implement the Dify Service API."""

@@ -1,0 +1,1 @@
+"""Reference server for the Dify Service API contract."""
