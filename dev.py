@@ -24,15 +24,19 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMPS = VENV / ".stamps"
 
-# Debian packages the test suite drives for real.
+# Debian packages the test suite drives for real, each with a path that shows it is installed.
 DEBIAN_PACKAGES = {
     "postgresql": "/usr/lib/postgresql",
+    "chromium": "/usr/bin/chromium",
 }
 
+# Folders holding a package.json + package-lock.json whose tools or SDKs the tests run.
+NPM_DIRS = [ROOT, ROOT / "tests" / "impl" / "sdk" / "node"]
 
-def _run(cmd: list[str], **kwargs: object) -> None:
+
+def _run(cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(cmd, check=True, cwd=cwd, env=env)
 
 
 def _digest(*paths: Path) -> str:
@@ -64,15 +68,17 @@ def ensure_venv() -> None:
 
 
 def ensure_npm() -> None:
-    if not (ROOT / "package.json").exists():
-        return
-    digest = _digest(ROOT / "package.json", ROOT / "package-lock.json")
-    if _stamped("npm", digest) and (ROOT / "node_modules").exists():
-        return
-    if shutil.which("npm") is None:
-        sys.exit("npm is needed for the spec gate (Redocly, openapi-typescript); install Node.js 20+")
-    _run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"])
-    _stamp("npm", digest)
+    for folder in NPM_DIRS:
+        if not (folder / "package.json").exists():
+            continue
+        digest = _digest(folder / "package.json", folder / "package-lock.json")
+        name = "npm-" + hashlib.sha256(str(folder.relative_to(ROOT)).encode()).hexdigest()[:12]
+        if _stamped(name, digest) and (folder / "node_modules").exists():
+            continue
+        if shutil.which("npm") is None:
+            sys.exit("npm is needed by the tests (spec gate, the Node SDK); install Node.js 20+")
+        _run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder)
+        _stamp(name, digest)
 
 
 def ensure_debian() -> None:
@@ -91,7 +97,6 @@ def serve(args: list[str]) -> int:
     argv = [str(BIN / "dify-service"), "serve", *(args or ["--demo"])]
     print("+", " ".join(argv), flush=True)
     os.execv(argv[0], argv)
-    return 0  # not reached
 
 
 def test(args: list[str]) -> int:
