@@ -103,7 +103,7 @@ class TaskRegistry:
         for waiter in pending:
             waiter.cancel()
         if pending:
-            log.warning("%d generation task(s) did not finish within %.1fs of shutdown", len(pending), timeout)
+            log.warning("%d generation task(s) still running %.1fs after shutdown", len(pending), timeout)
             for handle in handles:
                 if handle.runner is not None and not handle.runner.done():
                     handle.runner.cancel()

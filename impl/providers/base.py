@@ -1,0 +1,143 @@
+"""What every LLM back end offers the services: typed requests, streamed deltas, usage, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+Purpose = Literal["chat", "completion", "title", "suggestions"]
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image handed to a vision-capable model: an https URL or a `data:` URL."""
+
+    url: str
+    detail: str = "high"
+
+
+@dataclass(frozen=True)
+class PromptMessage:
+    role: Role
+    content: str
+    images: tuple[ImageInput, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    messages: tuple[PromptMessage, ...]
+    # The DSL's `completion_params` (temperature, max_tokens, … and builtin test knobs).
+    params: Mapping[str, Any] = field(default_factory=dict)
+    # What the call is for; a real model only sees the prompt, the builtin one answers by purpose.
+    purpose: Purpose = "chat"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+StreamItem = TextDelta | Usage
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model. `stream` yields text deltas and ends with exactly one `Usage`."""
+
+    name: str
+    supports_vision: bool
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]: ...
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model section of an app's DSL, plus connection details for remote providers."""
+
+    provider: str = "builtin"
+    name: str = "builtin-echo"
+    mode: str = "chat"
+    completion_params: Mapping[str, Any] = field(default_factory=dict)
+    base_url: str | None = None
+    api_key: str | None = None
+    vision: bool | None = None
+    timeout: float = 60.0
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """A model invocation failure, carrying the Dify error code and HTTP status it maps to."""
+
+    code = "completion_request_error"
+    status = 400
+    default_message = "Model invocation failed."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message else self.default_message
+        super().__init__(self.message)
+
+
+class ProviderNotInitializeError(ProviderError):
+    code = "provider_not_initialize"
+    default_message = "Provider credentials are missing or invalid."
+
+
+class ProviderQuotaExceededError(ProviderError):
+    code = "provider_quota_exceeded"
+    default_message = (
+        "Your quota for the model provider has been exhausted. "
+        "Please complete your own provider credentials."
+    )
+
+
+class ModelCurrentlyNotSupportError(ProviderError):
+    code = "model_currently_not_support"
+    default_message = "The configured model is not currently supported."
+
+
+class CompletionRequestError(ProviderError):
+    code = "completion_request_error"
+
+
+class RateLimitError(ProviderError):
+    code = "rate_limit_error"
+    status = 429
+    default_message = "Rate Limit Error"
+
+
+ERRORS_BY_CODE: dict[str, type[ProviderError]] = {
+    cls.code: cls
+    for cls in (
+        ProviderNotInitializeError,
+        ProviderQuotaExceededError,
+        ModelCurrentlyNotSupportError,
+        CompletionRequestError,
+        RateLimitError,
+    )
+}
+
+
+async def collect(model: ChatModel, request: ModelRequest) -> tuple[str, Usage]:
+    """Run a model to the end and return the whole text and its usage."""
+    parts: list[str] = []
+    usage = Usage(0, 0)
+    async for item in model.stream(request):
+        if isinstance(item, TextDelta):
+            parts.append(item.text)
+        else:
+            usage = item
+    return "".join(parts), usage
