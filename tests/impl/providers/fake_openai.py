@@ -1,0 +1,97 @@
+"""A small OpenAI-style `/chat/completions` server for provider tests, run under uvicorn in a thread.
+
+The model name picks the behaviour: `ok`, `unauthorized`, `rate-limited`, `quota`, `broken`
+(HTTP 500), `cut` (the stream stops mid-way without `[DONE]`), `missing` (404), `garbage`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+API_KEY = "sk-test"
+REPLY = ["Hello", " from", " the", " fake", " server", "."]
+
+
+def _chunk(content: str | None, usage: dict[str, int] | None = None) -> bytes:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "choices": [] if content is None else [{"index": 0, "delta": {"content": content}}],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+async def completions(request: Request) -> Response:
+    received: list[dict[str, Any]] = request.app.state.received
+    if request.headers.get("authorization") != f"Bearer {API_KEY}":
+        return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "auth"}}, 401)
+    payload = await request.json()
+    received.append(payload)
+    model = payload.get("model")
+    if model == "rate-limited":
+        return JSONResponse({"error": {"message": "Rate limit reached for requests"}}, 429)
+    if model == "quota":
+        return JSONResponse({"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}, 429)
+    if model == "broken":
+        return Response("upstream exploded", 500)
+    if model == "missing":
+        return JSONResponse({"error": {"message": "The model `missing` does not exist"}}, 404)
+
+    async def body() -> AsyncIterator[bytes]:
+        if model == "garbage":
+            yield b"data: {not json\n\n"
+            return
+        for i, piece in enumerate(REPLY):
+            if model == "cut" and i == 3:
+                return
+            yield _chunk(piece)
+            await asyncio.sleep(0)
+        if payload.get("stream_options", {}).get("include_usage"):
+            yield _chunk(None, {"prompt_tokens": 11, "completion_tokens": len(REPLY), "total_tokens": 11 + len(REPLY)})
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+def make_app() -> Starlette:
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    app.state.received = []
+    return app
+
+
+@contextmanager
+def running_fake_openai() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Start the fake on a free loopback port; yield (base_url, received payloads)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    app = make_app()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fake OpenAI server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/v1", app.state.received
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
