@@ -99,8 +99,7 @@ class ProviderNotInitializeError(ProviderError):
 class ProviderQuotaExceededError(ProviderError):
     code = "provider_quota_exceeded"
     default_message = (
-        "Your quota for the model provider has been exhausted. "
-        "Please complete your own provider credentials."
+        "Your quota for the model provider has been exhausted. Please complete your own provider credentials."
     )
 
 

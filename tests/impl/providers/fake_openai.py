@@ -46,7 +46,9 @@ async def completions(request: Request) -> Response:
     if model == "rate-limited":
         return JSONResponse({"error": {"message": "Rate limit reached for requests"}}, 429)
     if model == "quota":
-        return JSONResponse({"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}, 429)
+        return JSONResponse(
+            {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}, 429
+        )
     if model == "broken":
         return Response("upstream exploded", 500)
     if model == "missing":
@@ -62,7 +64,9 @@ async def completions(request: Request) -> Response:
             yield _chunk(piece)
             await asyncio.sleep(0)
         if payload.get("stream_options", {}).get("include_usage"):
-            yield _chunk(None, {"prompt_tokens": 11, "completion_tokens": len(REPLY), "total_tokens": 11 + len(REPLY)})
+            yield _chunk(
+                None, {"prompt_tokens": 11, "completion_tokens": len(REPLY), "total_tokens": 11 + len(REPLY)}
+            )
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream")
@@ -82,7 +86,9 @@ def running_fake_openai() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     port = sock.getsockname()[1]
     sock.close()
     app = make_app()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -18,8 +18,9 @@ from impl.providers.builtin import suggestions_for, title_for
 
 
 def req(query: str, **params: object) -> ModelRequest:
-    return ModelRequest(messages=(PromptMessage("system", "You are a pirate."), PromptMessage("user", query)),
-                        params=params)
+    return ModelRequest(
+        messages=(PromptMessage("system", "You are a pirate."), PromptMessage("user", query)), params=params
+    )
 
 
 async def test_reply_is_deterministic_and_derived_from_prompt() -> None:
@@ -28,7 +29,7 @@ async def test_reply_is_deterministic_and_derived_from_prompt() -> None:
     assert first == second
     assert "What is the tide?" in first and "You are a pirate." in first
     assert usage.completion_tokens == len(first.split())
-    assert usage.prompt_tokens == len("You are a pirate.".split()) + len("What is the tide?".split()) + 6
+    assert usage.prompt_tokens == len(["You", "are", "a", "pirate."]) + len(["What", "is", "the", "tide?"]) + 6
 
 
 async def test_streams_one_token_per_word_and_ends_with_usage() -> None:
@@ -40,10 +41,13 @@ async def test_streams_one_token_per_word_and_ends_with_usage() -> None:
 
 
 async def test_history_and_images_change_the_reply() -> None:
-    request = ModelRequest(messages=(
-        PromptMessage("user", "one"), PromptMessage("assistant", "ok"),
-        PromptMessage("user", "two", (ImageInput("https://x/img.png"),)),
-    ))
+    request = ModelRequest(
+        messages=(
+            PromptMessage("user", "one"),
+            PromptMessage("assistant", "ok"),
+            PromptMessage("user", "two", (ImageInput("https://x/img.png"),)),
+        )
+    )
     text, _ = await collect(BuiltinModel(), request)
     assert "1 earlier message" in text and "1 image" in text
 
@@ -71,7 +75,9 @@ async def test_fail_after_some_tokens() -> None:
 async def test_title_and_suggestions() -> None:
     assert title_for("How do I reset my router at home quickly") == "How do I reset my router"
     assert title_for("   ") == "New conversation"
-    text, _ = await collect(BuiltinModel(), ModelRequest((PromptMessage("user", "Tell me about whales"),), purpose="title"))
+    text, _ = await collect(
+        BuiltinModel(), ModelRequest((PromptMessage("user", "Tell me about whales"),), purpose="title")
+    )
     assert text == "Tell me about whales"
     assert suggestions_for("Tell me about whales")[0] == "Can you tell me more about Tell me about whales?"
     assert len(suggestions_for("")) == 3

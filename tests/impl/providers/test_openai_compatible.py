@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fake_openai import API_KEY, REPLY, running_fake_openai
 
 from impl.providers import (
     CompletionRequestError,
@@ -22,10 +23,12 @@ from impl.providers import (
     build_model,
     collect,
 )
-from fake_openai import API_KEY, REPLY, running_fake_openai
 
 REQUEST = ModelRequest(
-    messages=(PromptMessage("system", "Be brief."), PromptMessage("user", "Hi", (ImageInput("data:image/png;base64,AA"),))),
+    messages=(
+        PromptMessage("system", "Be brief."),
+        PromptMessage("user", "Hi", (ImageInput("data:image/png;base64,AA"),)),
+    ),
     params={"temperature": 0.2, "max_tokens": 50, "token_delay": 9},
 )
 
@@ -36,7 +39,9 @@ def fake() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         yield server
 
 
-def model(fake: tuple[str, list[dict[str, Any]]], name: str, key: str | None = API_KEY) -> OpenAICompatibleModel:
+def model(
+    fake: tuple[str, list[dict[str, Any]]], name: str, key: str | None = API_KEY
+) -> OpenAICompatibleModel:
     return OpenAICompatibleModel(name, fake[0], key, timeout=5)
 
 
@@ -73,7 +78,12 @@ async def test_without_vision_images_are_not_sent(fake: tuple[str, list[dict[str
     ],
 )
 async def test_upstream_failures_map_to_dify_codes(
-    fake: tuple[str, list[dict[str, Any]]], name: str, key: str, error: type[ProviderError], code: str, status: int
+    fake: tuple[str, list[dict[str, Any]]],
+    name: str,
+    key: str,
+    error: type[ProviderError],
+    code: str,
+    status: int,
 ) -> None:
     with pytest.raises(error) as info:
         await collect(model(fake, name, key), REQUEST)
@@ -108,8 +118,14 @@ async def test_unreachable_endpoint_is_completion_request_error() -> None:
 
 
 async def test_build_model_from_dsl_config(fake: tuple[str, list[dict[str, Any]]]) -> None:
-    built = build_model(ModelConfig(provider="langgenius/openai_api_compatible/openai_api_compatible",
-                                    name="ok", base_url=fake[0], api_key=API_KEY))
+    built = build_model(
+        ModelConfig(
+            provider="langgenius/openai_api_compatible/openai_api_compatible",
+            name="ok",
+            base_url=fake[0],
+            api_key=API_KEY,
+        )
+    )
     assert isinstance(built, OpenAICompatibleModel)
     text, usage = await collect(built, REQUEST)
     assert text == "".join(REPLY) and usage.total_tokens == 11 + len(REPLY)
