@@ -1,0 +1,41 @@
+"""Bearer authentication: an app key resolves to the app it belongs to.
+
+`bearer_info` is Connexion's `x-bearerInfoFunc` (injected into the spec at load time).  The
+token_info it returns is `{"sub": <app id>, "app": AppContext, "key_id": <key id>}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from impl import runtime
+from impl.services.apps import AppContext, load_context
+from impl.services.keys import find_active_key
+
+BEARER_INFO_FUNC = "impl.auth.bearer_info"
+
+
+async def bearer_info(token: str) -> dict[str, Any] | None:
+    """token_info for a valid, active app key; None otherwise (Connexion answers 401).
+
+    A valid key of a disabled app raises 403 forbidden, as Dify does.
+    """
+    db = runtime.current().database
+    key = await find_active_key(db, token.strip())
+    if key is None:
+        return None
+    context: AppContext = await load_context(db, key.app_id, key.id)
+    return {"sub": key.app_id, "app": context, "key_id": key.id, "scope": []}
+
+
+def inject_bearer_func(spec: dict[str, Any]) -> dict[str, Any]:
+    """Point every bearer security scheme of the spec dict at `bearer_info` (in place)."""
+    schemes = (spec.get("components") or {}).get("securitySchemes") or {}
+    for scheme in schemes.values():
+        if (
+            isinstance(scheme, dict)
+            and scheme.get("type") == "http"
+            and str(scheme.get("scheme", "")).lower() == "bearer"
+        ):
+            scheme["x-bearerInfoFunc"] = BEARER_INFO_FUNC
+    return spec

@@ -1,0 +1,1 @@
+"""Persistence: async SQLAlchemy engine, ORM models and Alembic migrations."""

@@ -1,0 +1,43 @@
+"""The process-wide runtime: settings, database and task registry, set by `create_app`."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from impl.config import Settings
+from impl.db.engine import Database
+
+
+class TaskRegistryLike(Protocol):
+    async def shutdown(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    tasks: TaskRegistryLike
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+_current: Runtime | None = None
+
+
+def new_task_registry() -> TaskRegistryLike:
+    """`impl.tasks.TaskRegistry()`, imported lazily so this module does not depend on it."""
+    module = importlib.import_module("impl.tasks")
+    registry: TaskRegistryLike = module.TaskRegistry()
+    return registry
+
+
+def set_current(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("the runtime is not initialised: create_app() sets it")
+    return _current

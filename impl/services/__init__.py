@@ -1,0 +1,1 @@
+"""Behaviour of the server: apps, keys, end users, generation, conversations, files …"""

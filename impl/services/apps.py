@@ -1,0 +1,198 @@
+"""Apps and their versions: import a DSL, list apps, load the context a key resolves to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from impl.db.engine import Database
+from impl.db.models import App, AppVersion, utcnow
+from impl.errors import ApiError, forbidden
+from impl.services.dsl import RUNNABLE_MODES, ParsedDsl, check_runnable, parse_dsl
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What a request knows about the app its key belongs to (the published version's config)."""
+
+    app_id: str
+    tenant_id: str
+    mode: str
+    name: str
+    description: str
+    version_id: str | None
+    model_config: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    user_input_form: list[dict[str, Any]] = field(default_factory=list)
+    workflow_graph: dict[str, Any] | None = None
+    icon_type: str | None = None
+    icon: str | None = None
+    icon_background: str | None = None
+    use_icon_as_answer_icon: bool = False
+    author_name: str = ""
+    tags: list[str] = field(default_factory=list)
+    site: dict[str, Any] = field(default_factory=dict)
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    id: str
+    name: str
+    mode: str
+    version: int | None
+    enable_api: bool
+    created_at: datetime
+    active_keys: int
+
+
+def context_of(app: App, version: AppVersion | None, key_id: str | None = None) -> AppContext:
+    return AppContext(
+        app_id=app.id,
+        tenant_id=app.tenant_id,
+        mode=app.mode,
+        name=app.name,
+        description=app.description,
+        version_id=version.id if version else None,
+        model_config=dict(version.model_config) if version else {},
+        features=dict(version.features) if version else {},
+        user_input_form=list(version.user_input_form) if version else [],
+        workflow_graph=version.workflow_graph if version else None,
+        icon_type=app.icon_type,
+        icon=app.icon,
+        icon_background=app.icon_background,
+        use_icon_as_answer_icon=app.use_icon_as_answer_icon,
+        author_name=app.author_name,
+        tags=[str(t) for t in app.tags or []],
+        site=dict(app.site or {}),
+        key_id=key_id,
+    )
+
+
+def check_serviceable(app: App | None) -> App:
+    """Dify's gating after a valid key (403 forbidden)."""
+    if app is None:
+        raise forbidden("The app no longer exists.")
+    if app.status != "normal":
+        raise forbidden("The app's status is abnormal.")
+    if not app.enable_api:
+        raise forbidden("The app's API service has been disabled.")
+    return app
+
+
+async def load_context(db: Database, app_id: str, key_id: str | None = None) -> AppContext:
+    async with db.session() as session:
+        app = check_serviceable(await session.get(App, app_id))
+        version = await session.get(AppVersion, app.current_version_id) if app.current_version_id else None
+        return context_of(app, version, key_id)
+
+
+async def import_app(
+    db: Database,
+    dsl_text: str,
+    app_id: str | None = None,
+    *,
+    runnable: frozenset[str] = RUNNABLE_MODES,
+) -> tuple[App, AppVersion]:
+    """Create an app from a DSL, or publish a new version of `app_id` (same mode only)."""
+    parsed: ParsedDsl = parse_dsl(dsl_text)
+    check_runnable(parsed, runnable)
+    async with db.transaction() as session:
+        if app_id is None:
+            app = App(mode=parsed.mode, name=parsed.name)
+            session.add(app)
+            await session.flush()
+            number = 1
+        else:
+            found = await session.get(App, app_id)
+            if found is None:
+                raise ApiError("not_found", f"App {app_id} not found.", 404)
+            app = found
+            if app.mode != parsed.mode:
+                raise ApiError(
+                    "invalid_param",
+                    f"App {app_id} is a {app.mode} app; the DSL describes a {parsed.mode} app.",
+                    400,
+                )
+            latest = await session.scalar(
+                select(func.max(AppVersion.version)).where(AppVersion.app_id == app.id)
+            )
+            number = int(latest or 0) + 1
+        app.name = parsed.name
+        app.description = parsed.description
+        app.icon_type = parsed.icon_type
+        app.icon = parsed.icon
+        app.icon_background = parsed.icon_background
+        app.use_icon_as_answer_icon = parsed.use_icon_as_answer_icon
+        version = AppVersion(
+            app_id=app.id,
+            version=number,
+            dsl_version=parsed.dsl_version,
+            mode=parsed.mode,
+            dsl=dsl_text,
+            model_config=parsed.model_config,
+            features=parsed.features,
+            user_input_form=parsed.user_input_form,
+            workflow_graph=parsed.workflow_graph,
+        )
+        session.add(version)
+        await session.flush()
+        app.current_version_id = version.id
+        app.updated_at = utcnow()
+        return app, version
+
+
+async def list_apps(db: Database) -> list[AppSummary]:
+    from impl.db.models import ApiKey
+
+    async with db.session() as session:
+        apps = (await session.scalars(select(App).order_by(App.created_at, App.id))).all()
+        versions = {
+            v.id: v.version
+            for v in (
+                await session.scalars(
+                    select(AppVersion).where(
+                        AppVersion.id.in_([a.current_version_id for a in apps if a.current_version_id])
+                    )
+                )
+            ).all()
+        }
+        counts = dict(
+            (
+                await session.execute(
+                    select(ApiKey.app_id, func.count())
+                    .where(ApiKey.revoked_at.is_(None))
+                    .group_by(ApiKey.app_id)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        return [
+            AppSummary(
+                id=a.id,
+                name=a.name,
+                mode=a.mode,
+                version=versions.get(a.current_version_id or ""),
+                enable_api=a.enable_api,
+                created_at=a.created_at,
+                active_keys=int(counts.get(a.id, 0)),
+            )
+            for a in apps
+        ]
+
+
+async def get_app(db: Database, app_id: str) -> App | None:
+    async with db.session() as session:
+        return await session.get(App, app_id)
+
+
+async def set_api_enabled(db: Database, app_id: str, enabled: bool) -> None:
+    async with db.transaction() as session:
+        app = await session.get(App, app_id)
+        if app is None:
+            raise ApiError("not_found", f"App {app_id} not found.", 404)
+        app.enable_api = enabled
