@@ -1,0 +1,1 @@
+"""Alembic migrations (revision 0001 creates every table of issue 3)."""
