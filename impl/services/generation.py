@@ -1,0 +1,466 @@
+"""Chat and completion generation: request → message rows → model run → events / blocking body.
+
+The model runs in a background asyncio task that feeds a queue, so a client that disconnects
+does not lose the message: the conversation and message rows are committed before the first
+event (which already carries their ids) and the runner completes the message (answer, tokens,
+latency, status) whatever happens to the HTTP side. Stop and server shutdown end the run like
+a normal completion: `message_end` with the partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from impl import runtime
+from impl.db.models import Conversation, Message, MessageFile, to_unix, utcnow
+from impl.errors import ApiError, invalid_param, not_found
+from impl.providers import (
+    ChatModel,
+    ModelRequest,
+    PromptMessage,
+    ProviderError,
+    TextDelta,
+    Usage,
+    build_model,
+)
+from impl.providers.builtin import count_tokens
+from impl.services.appconfig import ChatAppConfig, HasAppConfig, load_config
+from impl.services.files import RequestFile, image_inputs, resolve_request_files
+from impl.services.inputs import render_template, validate_inputs
+from impl.services.scope import AppScope, end_user_for
+from impl.services.suggestions import generate_title
+from impl.tasks import TaskHandle, TaskRegistry
+
+log = logging.getLogger("impl.generation")
+
+NEW_CONVERSATION_NAME = "New conversation"
+INTERNAL_EVENT = ("internal_server_error", "Internal Server Error, please contact support.", 500)
+TERMINAL = ("message_end", "error")
+DEFAULT_PING_INTERVAL = 10.0
+TITLE_TIMEOUT = 10.0
+
+Kind = Literal["chat", "completion"]
+
+
+def ping_interval() -> float:
+    """Seconds of silence before a keep-alive frame (settings `extra.sse_ping_interval`,
+    env `SSE_PING_INTERVAL`, default 10)."""
+    settings = runtime.current().settings
+    raw = settings.extra.get("sse_ping_interval") or os.environ.get("SSE_PING_INTERVAL")
+    try:
+        value = float(raw) if raw is not None else DEFAULT_PING_INTERVAL
+    except ValueError:
+        value = DEFAULT_PING_INTERVAL
+    return value if value > 0 else DEFAULT_PING_INTERVAL
+
+
+def _registry() -> TaskRegistry:
+    tasks = runtime.current().tasks
+    assert isinstance(tasks, TaskRegistry)
+    return tasks
+
+
+def usage_json(usage: Usage, latency: float, ttft: float | None, generate: float | None) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "prompt_unit_price": "0",
+        "prompt_price_unit": "0",
+        "prompt_price": "0",
+        "completion_tokens": usage.completion_tokens,
+        "completion_unit_price": "0",
+        "completion_price_unit": "0",
+        "completion_price": "0",
+        "total_tokens": usage.total_tokens,
+        "total_price": "0",
+        "currency": "USD",
+        "latency": round(latency, 6),
+        "time_to_first_token": None if ttft is None else round(ttft, 6),
+        "time_to_generate": None if generate is None else round(generate, 6),
+    }
+
+
+@dataclass
+class Outcome:
+    answer: str
+    metadata: dict[str, Any]
+    error: ProviderError | ApiError | None = None
+    stopped: bool = False
+
+
+@dataclass
+class GenerationRun:
+    """A started generation: its ids, its event queue and its final outcome."""
+
+    kind: Kind
+    app_mode: str
+    task_id: str
+    message_id: str
+    conversation_id: str
+    created_at: int
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    outcome: asyncio.Future[Outcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def envelope(self, event: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"event": event, "task_id": self.task_id, "id": self.message_id}
+        body["message_id"] = self.message_id
+        if self.kind == "chat":
+            body["conversation_id"] = self.conversation_id
+        body["created_at"] = self.created_at
+        return body
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """The stream's events, ending with the terminal one."""
+        while True:
+            event = await self.queue.get()
+            yield event
+            if event["event"] in TERMINAL:
+                return
+
+    async def blocking_body(self) -> dict[str, Any]:
+        """Wait for the end (a client disconnect does not cancel the run) and shape the reply."""
+        outcome = await asyncio.shield(self.outcome)
+        if outcome.error is not None:
+            err = outcome.error
+            raise ApiError(err.code, err.message, err.status)
+        body: dict[str, Any] = {
+            "event": "message",
+            "task_id": self.task_id,
+            "id": self.message_id,
+            "message_id": self.message_id,
+        }
+        if self.kind == "chat":
+            body["conversation_id"] = self.conversation_id
+        body.update(
+            {
+                "mode": self.app_mode,
+                "answer": outcome.answer,
+                "metadata": outcome.metadata,
+                "created_at": self.created_at,
+            }
+        )
+        return body
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    kind: Kind
+    query: str
+    inputs: dict[str, Any]
+    streaming: bool
+    conversation_id: str | None
+    files: Any
+    auto_generate_name: bool
+    trace_id: str | None
+
+
+def parse_conversation_id(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise invalid_param("conversation_id must be a valid UUID")
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise invalid_param("conversation_id must be a valid UUID") from None
+
+
+async def _history(session: AsyncSession, conversation_id: str, turns: int) -> list[PromptMessage]:
+    if turns <= 0:
+        return []
+    rows = (
+        await session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.status == "normal")
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(turns)
+        )
+    ).all()
+    history: list[PromptMessage] = []
+    for row in reversed(rows):
+        history.append(PromptMessage("user", row.query))
+        if row.answer:
+            history.append(PromptMessage("assistant", row.answer))
+    return history
+
+
+def _prompt(
+    kind: Kind, config: ChatAppConfig, inputs: dict[str, Any], query: str, history: list[PromptMessage],
+    images: tuple[Any, ...],
+) -> tuple[PromptMessage, ...]:  # fmt: skip
+    system = render_template(config.pre_prompt, inputs).strip()
+    if kind == "completion":
+        text = "\n".join(part for part in (system, query) if part)
+        return (PromptMessage("user", text, images),)
+    messages: list[PromptMessage] = []
+    if system:
+        messages.append(PromptMessage("system", system))
+    messages.extend(history)
+    messages.append(PromptMessage("user", query, images))
+    return tuple(messages)
+
+
+async def start(ctx: AppScope, app_config: HasAppConfig, user: str, params: GenerateParams) -> GenerationRun:
+    """Validate the request, create the rows, start the model; return the running generation."""
+    config = load_config(app_config)
+    query = params.query.replace("\x00", "")
+    if params.kind == "chat" and not query.strip():
+        raise invalid_param("query is required")
+    model = build_model(_with_settings(config))  # provider misconfiguration: a plain 400 before streaming
+    rt = runtime.current()
+    task_id = str(uuid.uuid4())
+    end_user = await end_user_for(ctx, user)
+    async with rt.database.transaction() as session:
+        conversation: Conversation | None = None
+        if params.conversation_id is not None:
+            conversation = await session.get(Conversation, params.conversation_id)
+            if (
+                conversation is None
+                or conversation.app_id != ctx.app_id
+                or conversation.end_user_id != end_user.id
+                or conversation.is_deleted
+                or params.kind != "chat"
+            ):
+                raise not_found("Conversation Not Exists.")
+            if conversation.status != "normal":
+                raise ApiError(
+                    "conversation_completed",
+                    "The conversation has ended. Please start a new conversation.",
+                    400,
+                )
+            # Later turns keep the inputs stored with the conversation (Dify's behaviour).
+            inputs = dict(conversation.inputs or {})
+        else:
+            inputs = validate_inputs(config.user_input_form, params.inputs)
+        files = await resolve_request_files(
+            session, config.file_upload, params.files, app_id=ctx.app_id, tenant_id=ctx.tenant_id
+        )
+        history = await _history(session, conversation.id, config.history_turns) if conversation else []
+        now = utcnow()
+        is_new = conversation is None
+        if conversation is None:
+            conversation = Conversation(
+                app_id=ctx.app_id,
+                app_version_id=ctx.version_id,
+                end_user_id=end_user.id,
+                name=NEW_CONVERSATION_NAME,
+                inputs=inputs,
+                introduction=config.opening_statement,
+                mode=ctx.mode,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(conversation)
+            await session.flush()
+        else:
+            conversation.updated_at = now
+        parent = await session.scalar(
+            select(Message.id)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(1)
+        )
+        conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
+        message = Message(
+            app_id=ctx.app_id,
+            app_version_id=ctx.version_id,
+            conversation_id=conversation.id,
+            end_user_id=end_user.id,
+            parent_message_id=parent if params.kind == "chat" else None,
+            query=query,
+            inputs=inputs,
+            answer="",
+            status="normal",
+            task_id=task_id,
+            trace_id=params.trace_id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        for f in files:
+            session.add(
+                MessageFile(
+                    message_id=message.id,
+                    type=f.type,
+                    transfer_method=f.transfer_method,
+                    url=f.url,
+                    upload_file_id=f.upload.id if f.upload else None,
+                    belongs_to="user",
+                )
+            )
+        owner = end_user.id
+        ids = (message.id, conversation.id, to_unix(now) or 0)
+    log.info(
+        "generation started task=%s message=%s conversation=%s app=%s trace_id=%s",
+        task_id, ids[0], ids[1], ctx.app_id, params.trace_id,
+    )  # fmt: skip
+    run = GenerationRun(
+        kind=params.kind,
+        app_mode=ctx.mode,
+        task_id=task_id,
+        message_id=ids[0],
+        conversation_id=ids[1],
+        created_at=ids[2],
+    )
+    request = ModelRequest(
+        messages=_prompt(params.kind, config, inputs, query, history, _images(model, files)),
+        params=dict(config.model.completion_params),
+        purpose=params.kind,
+    )
+    handle = _registry().register(task_id, owner)
+    title_query = query if params.kind == "chat" and is_new and params.auto_generate_name else None
+    handle.runner = asyncio.create_task(_run(run, model, request, handle, title_query))
+    return run
+
+
+def _with_settings(config: ChatAppConfig) -> Any:
+    settings = runtime.current().settings
+    model = config.model
+    if model.base_url is None and settings.openai_api_base:
+        model = type(model)(**{**model.__dict__, "base_url": settings.openai_api_base})
+    if model.api_key is None and settings.openai_api_key:
+        model = type(model)(**{**model.__dict__, "api_key": settings.openai_api_key})
+    return model
+
+
+def _images(model: ChatModel, files: list[RequestFile]) -> tuple[Any, ...]:
+    if not model.supports_vision:
+        return ()
+    return image_inputs(runtime.current().settings, files)
+
+
+async def _run(
+    run: GenerationRun, model: ChatModel, request: ModelRequest, handle: TaskHandle, title_query: str | None
+) -> None:
+    started = time.monotonic()
+    parts: list[str] = []
+    usage: Usage | None = None
+    error: ProviderError | ApiError | None = None
+    first_token: float | None = None
+    title_task = asyncio.create_task(generate_title(model, title_query)) if title_query else None
+    stream = model.stream(request).__aiter__()
+    stop_wait = asyncio.ensure_future(handle.stop_event.wait())
+    try:
+        while not handle.stopped:
+            step = asyncio.ensure_future(anext(stream))
+            await asyncio.wait({step, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(BaseException):
+                    await step
+                break
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                break
+            except ProviderError as exc:
+                error = exc
+                break
+            except Exception:
+                log.exception("model failure in task %s", run.task_id)
+                error = ApiError(*INTERNAL_EVENT)
+                break
+            if isinstance(item, TextDelta):
+                if first_token is None:
+                    first_token = time.monotonic() - started
+                parts.append(item.text)
+                event = run.envelope("message")
+                event["answer"] = item.text
+                run.queue.put_nowait(event)
+            else:
+                usage = item
+    finally:
+        stop_wait.cancel()
+        with contextlib.suppress(BaseException):
+            await stream.aclose()  # type: ignore[attr-defined]
+    stopped = handle.stopped and error is None
+    answer = "".join(parts)
+    latency = time.monotonic() - started
+    if usage is None:
+        usage = Usage(
+            prompt_tokens=sum(count_tokens(m.content) + 3 for m in request.messages),
+            completion_tokens=len(parts),
+        )
+    metadata = {
+        "usage": usage_json(
+            usage, latency, first_token, None if first_token is None else latency - first_token
+        ),
+        "retriever_resources": [],
+    }
+    try:
+        title = None
+        if title_task is not None:
+            with contextlib.suppress(Exception):
+                title = await asyncio.wait_for(title_task, TITLE_TIMEOUT)
+        await _persist(run, answer, usage, latency, error, metadata, title)
+    except Exception:
+        log.exception("could not persist message %s", run.message_id)
+        error = error or ApiError(*INTERNAL_EVENT)
+    finally:
+        if error is not None:
+            event = run.envelope("error")
+            event.pop("id", None)
+            event.update({"code": error.code, "message": error.message, "status": error.status})
+            log.info("generation failed task=%s code=%s", run.task_id, error.code)
+        else:
+            event = run.envelope("message_end")
+            event["metadata"] = metadata
+            event["files"] = None
+            log.info(
+                "generation %s task=%s tokens=%d latency=%.3fs",
+                "stopped" if stopped else "finished", run.task_id, usage.total_tokens, latency,
+            )  # fmt: skip
+        run.queue.put_nowait(event)
+        _registry().unregister(run.task_id)
+        if not run.outcome.done():
+            run.outcome.set_result(Outcome(answer=answer, metadata=metadata, error=error, stopped=stopped))
+
+
+async def _persist(
+    run: GenerationRun,
+    answer: str,
+    usage: Usage,
+    latency: float,
+    error: ProviderError | ApiError | None,
+    metadata: dict[str, Any],
+    title: str | None,
+) -> None:
+    async with runtime.current().database.transaction() as session:
+        message = await session.get(Message, run.message_id)
+        if message is None:
+            return
+        message.answer = answer
+        message.message_tokens = usage.prompt_tokens
+        message.answer_tokens = usage.completion_tokens
+        message.provider_response_latency = latency
+        message.total_price = "0"
+        message.message_metadata = metadata
+        if error is not None:
+            message.status = "error"
+            message.error = error.message
+        if title:
+            conversation = await session.get(Conversation, run.conversation_id)
+            if conversation is not None and conversation.name == NEW_CONVERSATION_NAME:
+                conversation.name = title
+
+
+async def stop(ctx: AppScope, user: str, task_id: str) -> None:
+    """Stop a running generation of this user; anything else is ignored (always success)."""
+    end_user = await end_user_for(ctx, user)
+    await _registry().stop(task_id, end_user.id)
