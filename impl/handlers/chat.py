@@ -1,0 +1,57 @@
+"""POST /chat-messages and POST /chat-messages/{task_id}/stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion.context import request
+from connexion.lifecycle import ConnexionResponse
+from starlette.responses import StreamingResponse
+
+from impl import sse
+from impl.handlers._common import app_context, body_user, json_response
+from impl.routing import operation
+from impl.services import generation
+from impl.services.tracing import resolve_trace_id
+
+
+def generate_params(kind: generation.Kind, body: dict[str, Any]) -> generation.GenerateParams:
+    """Read the generation fields of a chat or completion body (the schema has checked types)."""
+    query = body.get("query")
+    inputs = body.get("inputs")
+    return generation.GenerateParams(
+        kind=kind,
+        query=query if isinstance(query, str) else "",
+        inputs=inputs if isinstance(inputs, dict) else {},
+        streaming=body.get("response_mode") == "streaming",
+        conversation_id=generation.parse_conversation_id(body.get("conversation_id"))
+        if kind == "chat"
+        else None,
+        files=body.get("files"),
+        auto_generate_name=kind == "chat" and body.get("auto_generate_name", True) is not False,
+        trace_id=resolve_trace_id(request.headers, request.query_params, body),
+    )
+
+
+async def respond(run: generation.GenerationRun, streaming: bool) -> ConnexionResponse | StreamingResponse:
+    if streaming:
+        return sse.streaming_response(run.events(), generation.ping_interval())
+    return json_response(await run.blocking_body())
+
+
+@operation("sendChatMessage")
+async def send_chat_message(body: dict[str, Any], token_info: dict[str, Any]) -> Any:
+    ctx = app_context(token_info)
+    user = body_user(body, required=True) or ""
+    params = generate_params("chat", body)
+    run = await generation.start(ctx, ctx, user, params)
+    return await respond(run, params.streaming)
+
+
+@operation("stopChatMessageGeneration")
+async def stop_chat_message(
+    task_id: str, body: dict[str, Any], token_info: dict[str, Any]
+) -> ConnexionResponse:
+    ctx = app_context(token_info)
+    await generation.stop(ctx, body_user(body, required=True) or "", task_id)
+    return json_response({"result": "success"})

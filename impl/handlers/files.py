@@ -1,0 +1,37 @@
+"""POST /files/upload and GET /files/{file_id}/preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connexion.context import request
+from connexion.lifecycle import ConnexionResponse
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.responses import FileResponse
+
+from impl.handlers._common import app_context, form_user, json_response
+from impl.routing import operation
+from impl.services import uploads
+
+
+@operation("uploadChatFile")
+async def upload_file(
+    token_info: dict[str, Any], body: dict[str, Any] | None = None, **_: Any
+) -> ConnexionResponse:
+    ctx = app_context(token_info)
+    form = await request.form()
+    parts = [v for _k, v in form.multi_items() if isinstance(v, StarletteUpload)]
+    user = (
+        form_user({"user": form.get("user")} if isinstance(form.get("user"), str) else {}, required=False)
+        or ""
+    )
+    row = await uploads.upload(ctx, user, parts)
+    return json_response(row, status=201)
+
+
+@operation("previewChatFile")
+async def preview_file(file_id: str, token_info: dict[str, Any]) -> FileResponse:
+    ctx = app_context(token_info)
+    as_attachment = (request.query_params.get("as_attachment") or "").lower() in ("true", "1")
+    found = await uploads.preview(ctx, file_id, as_attachment)
+    return FileResponse(found.path, media_type=found.media_type, headers=found.headers)
