@@ -35,6 +35,7 @@ __all__ = [
     "NestingRule",
     "Violation",
     "check_sequence",
+    "endings_matched",
     "load_events_document",
     "load_grammar",
     "load_grammars",
@@ -110,6 +111,7 @@ class Grammar:
     closed_by_values: frozenset[str] = field(default_factory=frozenset)
     tolerated_after_terminal: frozenset[str] = field(default_factory=frozenset)
     modes: tuple[str, ...] = ()
+    endings: Mapping[str, tuple[tuple[Mapping[str, str], ...], ...]] = field(default_factory=dict)
 
     @property
     def opening(self) -> frozenset[str]:
@@ -225,7 +227,27 @@ def _grammar_from_data(name: str, data: Mapping[str, Any], doc: Mapping[str, Any
             _str_list(data.get("tolerated_after_terminal", []), f"{where}/tolerated_after_terminal")
         ),
         modes=tuple(_str_list(data.get("modes", []), f"{where}/modes")),
+        endings=_endings(data.get("endings", {}), where, events),
     )
+
+
+def _endings(
+    raw: Any, where: str, events: frozenset[str]
+) -> dict[str, tuple[tuple[Mapping[str, str], ...], ...]]:
+    if not isinstance(raw, Mapping):
+        raise GrammarError(f"{where}/endings: expected an object")
+    out: dict[str, tuple[tuple[Mapping[str, str], ...], ...]] = {}
+    for outcome, tails in raw.items():
+        parsed: list[tuple[Mapping[str, str], ...]] = []
+        for tail in tails:
+            items = tuple(dict(item) for item in tail)
+            if not items or any(item.get("event") not in events for item in items):
+                raise GrammarError(
+                    f"{where}/endings/{outcome}: every tail item needs an `event` of this grammar"
+                )
+            parsed.append(items)
+        out[str(outcome)] = tuple(parsed)
+    return out
 
 
 def load_grammars(source: Source) -> dict[str, Grammar]:
@@ -392,6 +414,35 @@ def check_sequence(
             )
         )
     return out
+
+
+IGNORED_IN_ENDINGS = frozenset({"tts_message", "tts_message_end"})
+
+
+def endings_matched(grammar: Grammar, events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Outcomes (``normal``, ``stopped``, ``failed``, ``paused``) whose tail matches how ``events`` end.
+
+    Keepalives and TTS frames are ignored. Only the outcomes with the longest matching tail are
+    returned (an advanced-chat ``workflow_finished(stopped)``, ``message_end`` is ``stopped``, not the
+    bare ``message_end`` of an annotation reply). Several outcomes can remain (in chat apps a stopped
+    run and a normal one both end with ``message_end``); none means the stream ended in no known way.
+    """
+    relevant = [
+        e for e in events if e.get("event") != grammar.keepalive and e.get("event") not in IGNORED_IN_ENDINGS
+    ]
+    best: dict[str, int] = {}
+    for outcome, tails in grammar.endings.items():
+        for tail in tails:
+            if len(tail) > len(relevant):
+                continue
+            suffix = relevant[len(relevant) - len(tail) :]
+            if all(
+                all(_lookup(event, path) == value for path, value in item.items())
+                for item, event in zip(tail, suffix, strict=True)
+            ):
+                best[outcome] = max(best.get(outcome, 0), len(tail))
+    longest = max(best.values(), default=0)
+    return [outcome for outcome, length in best.items() if length == longest]
 
 
 # ------------------------------------------------------------------------ validation

@@ -14,6 +14,7 @@ from conformance.grammar import (
     GrammarError,
     Violation,
     check_sequence,
+    endings_matched,
     load_events_document,
     load_grammar,
     load_grammars,
@@ -308,6 +309,25 @@ def test_advanced_chat_resume_of_a_finished_run(grammars: dict[str, Grammar]) ->
     assert check_sequence(g, [wf_done()]) == []
     assert check_sequence(g, [wf_done(), ev("message_end")]) == []
     assert ids(check_sequence(g, [wf_done(), ev("message_end"), ev("message")])) == ["after-terminal"]
+
+
+def test_endings_classify_how_a_stream_ended(grammars: dict[str, Grammar]) -> None:
+    adv = grammars["advanced-chat"]
+    stopped = [ev("workflow_started"), ev("message"), wf_done("stopped"), ev("ping"), ev("message_end")]
+    assert endings_matched(adv, stopped) == ["stopped"]
+    assert endings_matched(adv, [ev("workflow_started"), wf_done(), ev("message_end")]) == ["normal"]
+    assert endings_matched(adv, [ev("workflow_started"), wf_done("failed"), ev("error")]) == ["failed"]
+    wf = grammars["workflow"]
+    assert endings_matched(wf, [ev("workflow_started"), wf_done("stopped"), ev("tts_message_end")]) == [
+        "stopped"
+    ]
+    paused = [ev("workflow_started"), ev("human_input_required"), ev("workflow_paused")]
+    assert endings_matched(wf, paused) == ["paused"]
+    assert endings_matched(wf, [ev("workflow_started")]) == []
+    assert sorted(endings_matched(grammars["chat"], [ev("message"), ev("message_end")])) == [
+        "normal",
+        "stopped",
+    ]
 
 
 def test_violation_renders_on_one_line() -> None:

@@ -138,8 +138,11 @@ def test_grammar_data_is_self_consistent(doc: dict[str, Any]) -> None:
         assert set(grammar["terminal"]) == to_end, name
         assert loaded[name].terminal == frozenset(grammar["terminal"])
         assert grammar["keepalive"] == {"event": "ping", "idle_seconds": 10, "before_terminal_only": True}
-        for outcome, tail in grammar["endings"].items():
-            assert set(tail) <= grammar_events(grammar), (name, outcome)
+        assert set(grammar["endings"]) <= {"normal", "stopped", "failed", "paused"}
+        for outcome, tails in grammar["endings"].items():
+            for tail in tails:
+                assert {item["event"] for item in tail} <= grammar_events(grammar), (name, outcome)
+                assert tail[-1]["event"] in grammar["terminal"] or grammar["states"], (name, outcome)
         assert "error" in grammar["terminal"]
 
 
@@ -149,8 +152,12 @@ def test_mode_specific_decisions(doc: dict[str, Any]) -> None:
         assert set(grammars[mode]["terminal"]) == {"message_end", "error"}
     assert set(grammars["workflow"]["terminal"]) == {"workflow_finished", "workflow_paused", "error"}
     assert set(grammars["advanced-chat"]["terminal"]) == {"message_end", "workflow_paused", "error"}
-    assert grammars["advanced-chat"]["endings"]["stopped"] == ["workflow_finished", "message_end"]
-    assert grammars["workflow"]["endings"]["paused"] == ["human_input_required", "workflow_paused"]
+    stopped = {"event": "workflow_finished", "data.status": "stopped"}
+    assert grammars["advanced-chat"]["endings"]["stopped"] == [[stopped, {"event": "message_end"}]]
+    assert grammars["workflow"]["endings"]["stopped"] == [[stopped]]
+    assert grammars["chat"]["endings"]["stopped"] == [[{"event": "message_end"}]]
+    assert [{"event": "error"}] in grammars["workflow"]["endings"]["failed"]
+    assert grammars["workflow"]["endings"]["paused"] == [[{"event": "workflow_paused"}]]
     assert grammars["workflow"]["opening"] == ["error", "workflow_started"]
 
 
