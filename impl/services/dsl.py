@@ -17,6 +17,17 @@ WORKFLOW_MODES = ("advanced-chat", "workflow")
 # Modes whose runtime this server implements; the others are refused at import.
 RUNNABLE_MODES: frozenset[str] = frozenset({"chat", "completion"})
 PROVIDERS = ("builtin", "openai-compatible")
+# Provider spellings that mean one of PROVIDERS (Dify exports `langgenius/openai/openai`).
+PROVIDER_ALIASES = {"openai_api_compatible": "openai-compatible", "openai": "openai-compatible"}
+
+
+def provider_family(provider: str | None) -> str | None:
+    """`builtin` or `openai-compatible` for a provider this server runs, else None."""
+    if not provider:
+        return None
+    short = provider.rsplit("/", 1)[-1].lower()
+    short = PROVIDER_ALIASES.get(short, short)
+    return short if short in PROVIDERS else None
 
 # Feature blocks and their value when the DSL leaves them out (Dify's /parameters defaults).
 FEATURE_DEFAULTS: dict[str, Any] = {
@@ -249,7 +260,7 @@ def check_runnable(parsed: ParsedDsl, runnable: frozenset[str] = RUNNABLE_MODES)
             f"(it runs: {', '.join(sorted(runnable))}); the DSL itself is valid"
         )
     provider = parsed.provider
-    if parsed.mode in MODEL_CONFIG_MODES and provider not in PROVIDERS:
+    if parsed.mode in MODEL_CONFIG_MODES and provider_family(provider) is None:
         raise DslError(
             f"model provider {provider!r} is not available here; use one of: {', '.join(PROVIDERS)} "
             "(set model_config.model.provider)"

@@ -1,0 +1,119 @@
+"""The application factory: spec → Connexion AsyncApp with handlers, auth, errors, runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from impl import runtime
+from impl.auth import inject_bearer_func
+from impl.config import Settings
+from impl.db import migrate
+from impl.db.engine import Database
+from impl.errors import install_error_handlers, payload_too_large
+from impl.routing import ModeGateMiddleware, RegistryResolver, check_complete, discover_handlers, mode_gates
+from impl.spec import load_spec
+
+log = logging.getLogger("impl.app")
+BASE_PATH = "/v1"
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies above `limit` bytes with 413 (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared: int | None = None
+        for name, value in scope.get("headers") or []:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = None
+        if declared is not None:
+            if declared > self.limit:
+                raise payload_too_large(self._message())
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked): read the body up to the limit first, then replay it.
+        messages: list[Message] = []
+        seen = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise payload_too_large(self._message())
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            if messages:
+                return messages.pop(0)
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _message(self) -> str:
+        return f"Request body is larger than the {self.limit // (1024 * 1024) or 1} MB limit."
+
+
+def create_app(settings: Settings | None = None, *, validate_responses: bool | None = None) -> AsyncApp:
+    """Build the server.  Startup fails when any operation of the spec has no handler."""
+    settings = settings or Settings.from_env()
+    validate = settings.validate_responses if validate_responses is None else validate_responses
+    spec = inject_bearer_func(load_spec(settings.spec_path))
+    discover_handlers()
+    check_complete(spec)
+
+    database = Database(settings.database_url)
+    state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())
+    runtime.set_current(state)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        runtime.set_current(state)
+        log.info("ready: database %s", database.dialect)
+        try:
+            yield
+        finally:
+            await state.tasks.shutdown()
+            await database.dispose()
+
+    app = AsyncApp(
+        __name__,
+        lifespan=lifespan,
+        swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
+    )
+    app.add_middleware(
+        BodySizeLimitMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, limit=settings.max_request_bytes
+    )
+    app.add_middleware(
+        ModeGateMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, gates=mode_gates(spec)
+    )
+    app.add_api(
+        spec,
+        base_path=BASE_PATH,
+        resolver=RegistryResolver(),
+        validate_responses=validate,
+        strict_validation=False,
+    )
+    install_error_handlers(app)
+    return app

@@ -1,0 +1,294 @@
+"""`dify-service`: run the reference server and manage its apps, keys and database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from impl.config import REPO_ROOT, Settings
+from impl.db import migrate
+from impl.db.engine import Database
+from impl.errors import ApiError
+from impl.routing import MissingHandlersError
+from impl.services import apps, keys
+from impl.services.dsl import RUNNABLE_MODES, DslError
+from impl.spec import SpecError
+
+EXAMPLES_DIR = REPO_ROOT / "examples" / "apps"
+DEMO_FILES = {
+    mode: EXAMPLES_DIR / f"{mode}.yml"
+    for mode in ("chat", "completion", "agent-chat", "advanced-chat", "workflow")
+}
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    pass
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "database_url", None):
+        overrides["database_url_override"] = args.database_url
+    if getattr(args, "log_level", None):
+        overrides["log_level"] = args.log_level.upper()
+    if getattr(args, "validate_responses", False):
+        overrides["validate_responses"] = True
+    return Settings.from_env(**overrides)
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    migrate.upgrade(settings.database_url)
+
+    async def run() -> T:
+        db = Database(settings.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+# ---- demo ------------------------------------------------------------------------------------
+
+
+async def seed_demo(db: Database, data_dir: Path) -> dict[str, str]:
+    """One app per runnable mode from examples/apps, created once; keys kept in demo-keys.json."""
+    keys_file = data_dir / "demo-keys.json"
+    known: dict[str, str] = {}
+    if keys_file.exists():
+        try:
+            known = {str(k): str(v) for k, v in json.loads(keys_file.read_text()).items()}
+        except (ValueError, AttributeError):
+            known = {}
+    result: dict[str, str] = {}
+    for mode in sorted(RUNNABLE_MODES):
+        token = known.get(mode)
+        if token and await keys.find_active_key(db, token) is not None:
+            result[mode] = token
+            continue
+        app, _version = await apps.import_app(db, DEMO_FILES[mode].read_text(encoding="utf-8"))
+        result[mode], _info = await keys.create_key(db, app.id)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    keys_file.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from impl.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.demo:
+        demo_keys = _with_db(settings, lambda db: seed_demo(db, settings.data_dir))
+        base = f"http://{args.host}:{args.port}/v1"
+        _out(f"demo apps ready at {base}")
+        for mode, token in demo_keys.items():
+            _out(f"  {mode}: {token}")
+        _out(f"  (keys also in {settings.data_dir / 'demo-keys.json'})")
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def cmd_apps_import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    text = Path(args.file).read_text(encoding="utf-8")
+
+    async def work(db: Database) -> tuple[str, str, int, str]:
+        app, version = await apps.import_app(db, text, args.app_id)
+        token = ""
+        if args.app_id is None or args.new_key:
+            token, _info = await keys.create_key(db, app.id)
+        return app.id, app.mode, version.version, token
+
+    app_id, mode, number, token = _with_db(settings, work)
+    _out(f"app {app_id} ({mode}) version {number}")
+    if token:
+        _out(f"key: {token}")
+        _out("(the key is shown only once)")
+    return 0
+
+
+def cmd_apps_list(args: argparse.Namespace) -> int:
+    rows = _with_db(_settings(args), apps.list_apps)
+    if args.json:
+        _out(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "name": r.name,
+                        "mode": r.mode,
+                        "version": r.version,
+                        "enable_api": r.enable_api,
+                        "active_keys": r.active_keys,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    for r in rows:
+        _out(f"{r.id}  {r.mode:<13} v{r.version or 0:<3} keys={r.active_keys}  {r.name}")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    token, info = _with_db(_settings(args), lambda db: keys.create_key(db, args.app_id))
+    _out(f"key {info.id} for app {info.app_id}")
+    _out(f"key: {token}")
+    _out("(the key is shown only once)")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    rows = _with_db(_settings(args), lambda db: keys.list_keys(db, args.app_id))
+    for r in rows:
+        state = "active" if r.active else f"revoked {r.revoked_at:%Y-%m-%d %H:%M:%S}"
+        used = f"{r.last_used_at:%Y-%m-%d %H:%M:%S}" if r.last_used_at else "never"
+        _out(f"{r.id}  {r.prefix}…  app={r.app_id}  {state}  last used {used}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    info = _with_db(_settings(args), lambda db: keys.revoke_key(db, args.key))
+    _out(f"revoked key {info.id} ({info.prefix}…) of app {info.app_id}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    migrate.upgrade(settings.database_url)
+    _out(f"database at revision {migrate.current_revision(settings.database_url)}")
+    return 0
+
+
+def cmd_spec_bundle(args: argparse.Namespace) -> int:
+    import importlib
+
+    bundle = importlib.import_module("impl.spec_bundle")
+    written = bundle.write_bundles(Path(args.spec_dir), Path(args.out))
+    for path in written or []:
+        _out(str(path))
+    return 0
+
+
+# ---- parser ----------------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="data directory (default ./data or $DIFY_DATA_DIR)")
+    p.add_argument("--database-url", help="SQLAlchemy async URL (default: SQLite in the data directory)")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dify-service", description="Reference server of the Dify Service API."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5001)
+    serve.add_argument("--demo", action="store_true", help="seed one app per implemented mode and print keys")
+    serve.add_argument("--validate-responses", action="store_true", help="check responses against the spec")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    apps_p = sub.add_parser("apps", help="import and list apps, manage their keys")
+    apps_sub = apps_p.add_subparsers(dest="apps_command", required=True)
+    imp = apps_sub.add_parser("import", help="import a Dify DSL file (new app, or new version with --app-id)")
+    _common(imp)
+    imp.add_argument("file")
+    imp.add_argument("--app-id", help="publish the DSL as a new version of this app")
+    imp.add_argument("--new-key", action="store_true", help="also create a key when updating an app")
+    imp.set_defaults(func=cmd_apps_import)
+    lst = apps_sub.add_parser("list", help="list apps")
+    _common(lst)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=cmd_apps_list)
+
+    keys_p = apps_sub.add_parser("keys", help="create, list and revoke app keys")
+    keys_sub = keys_p.add_subparsers(dest="keys_command", required=True)
+    kc = keys_sub.add_parser("create", help="create a key for an app (printed once)")
+    _common(kc)
+    kc.add_argument("app_id")
+    kc.set_defaults(func=cmd_keys_create)
+    kl = keys_sub.add_parser("list", help="list keys (prefix only)")
+    _common(kl)
+    kl.add_argument("app_id", nargs="?")
+    kl.set_defaults(func=cmd_keys_list)
+    kr = keys_sub.add_parser("revoke", help="revoke a key by id or by the key itself")
+    _common(kr)
+    kr.add_argument("key")
+    kr.set_defaults(func=cmd_keys_revoke)
+
+    db_p = sub.add_parser("db", help="database maintenance")
+    db_sub = db_p.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply the migrations")
+    _common(up)
+    up.set_defaults(func=cmd_db_upgrade)
+
+    spec_p = sub.add_parser("spec", help="spec tooling")
+    spec_sub = spec_p.add_subparsers(dest="spec_command", required=True)
+    bundle = spec_sub.add_parser("bundle", help="write the bundled spec files")
+    bundle.add_argument("--spec-dir", default=str(REPO_ROOT / "spec"))
+    bundle.add_argument("--out", default="build")
+    bundle.set_defaults(func=cmd_spec_bundle)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except DslError as exc:
+        sys.stderr.write(f"dify-service: invalid DSL: {exc}\n")
+        return 2
+    except ApiError as exc:
+        sys.stderr.write(f"dify-service: {exc.message}\n")
+        return 1
+    except (CliError, OSError, SpecError, MissingHandlersError) as exc:
+        sys.stderr.write(f"dify-service: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

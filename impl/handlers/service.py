@@ -1,0 +1,22 @@
+"""GET / (the service welcome)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from connexion.lifecycle import ConnexionResponse
+
+from impl.handlers._common import json_response
+from impl.routing import operation
+
+
+def server_version() -> str:
+    try:
+        return version("dify-service-contract")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+@operation("getServiceWelcome")
+async def get_service_welcome() -> ConnexionResponse:
+    return json_response({"welcome": "Dify OpenAPI", "api_version": "v1", "server_version": server_version()})

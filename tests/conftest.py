@@ -1,0 +1,54 @@
+"""Session fixtures shared by the whole suite: the live demo server (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.postgres import PostgresCluster, start_cluster
+from support.server import LiveServer, start_server
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`dify-service serve --demo --validate-responses` on loopback, over SQLite."""
+    server = start_server(tmp_path_factory.mktemp("live-sqlite"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_pg(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: PostgresCluster
+) -> Iterator[LiveServer]:
+    """The same server over a real PostgreSQL database."""
+    url = postgres_cluster.create_database("dify_live")
+    server = start_server(tmp_path_factory.mktemp("live-pg"), env={"DATABASE_URL": url})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_server(request: pytest.FixtureRequest) -> LiveServer:
+    """Parametrises a test over both live servers."""
+    name = "live_server" if request.param == "sqlite" else "live_server_pg"
+    server: LiveServer = request.getfixturevalue(name)
+    return server
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

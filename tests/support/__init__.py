@@ -1,0 +1,1 @@
+"""Test helpers: a real server subprocess, a throwaway PostgreSQL cluster."""
