@@ -123,7 +123,9 @@ def test_fixture_bundles_resolve_external_refs_and_keep_internal_ones(spec_dir: 
 def test_fixture_deref_refuses_a_ref_cycle(spec_dir: Path, tmp_path: Path) -> None:
     # Thing.children referring back to Thing: a bundle could keep that ref, inlining cannot terminate.
     text = (spec_dir / "openapi.yaml").read_text()
-    (spec_dir / "openapi.yaml").write_text(text.replace("schemas/Error\"}\n    Error", "schemas/Thing\"}\n    Error"))
+    cyclic = text.replace('schemas/Error"}\n    Error', 'schemas/Thing"}\n    Error')
+    assert cyclic != text
+    (spec_dir / "openapi.yaml").write_text(cyclic)
     with pytest.raises(BundleError, match=r"cyclic \$ref cannot be inlined: .*Thing"):
         write_bundles(spec_dir, tmp_path / "build")
     assert not (tmp_path / "build").exists()  # nothing half-written
