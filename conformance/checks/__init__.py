@@ -1,0 +1,1 @@
+"""Check runners, one module per group of the catalog."""
