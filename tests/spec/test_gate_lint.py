@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.validators import OpenAPIV30SpecValidator
 from spec_gate import OPENAPI, ROOT, node_tool, run
@@ -31,3 +32,8 @@ def test_redocly_lint_reports_zero_errors() -> None:
     # Redocly exits non-zero exactly when an error-severity rule fires; warnings are shown, not fatal.
     assert result.returncode == 0, f"redocly lint failed (exit {result.returncode}):\n{output}"
     assert "Woohoo" in output or "valid" in output.lower(), output
+
+
+def test_missing_node_tools_fail_with_a_hint() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"run `npm ci`"):
+        node_tool("no-such-tool-in-node-modules")
