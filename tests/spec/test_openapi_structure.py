@@ -9,6 +9,7 @@ lives in the other test_gate_*.py modules.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,7 +212,9 @@ def test_streaming_responses(spec: dict[str, Any]) -> None:
         events = media["x-sse-events"]
         assert set(events) == set(op["x-app-modes"]), oid
         for mode, pointer in events.items():
-            assert pointer == f"events.schema.json#/$defs/stream_{mode}", oid
+            # the resume stream has grammars of its own (stream_<mode>-events)
+            suffix = "-events" if oid == "streamWorkflowEvents" else ""
+            assert pointer == f"events.schema.json#/$defs/stream_{mode}{suffix}", oid
         if oid in GENERATION:
             assert "application/json" in content, f"{oid} must also offer the blocking JSON reply"
     assert streaming == GENERATION | {"streamWorkflowEvents"}
@@ -302,3 +305,21 @@ def test_connexion_accepts_the_spec(spec: dict[str, Any]) -> None:
     bad = client.post("/v1/chat-messages", json={"query": "hi"}, headers={"Authorization": "Bearer app-test"})
     assert bad.status_code == 400  # inputs and user are required
     assert set(resolved) == {oid for _m, _p, oid in OPERATIONS | {WELCOME}}
+
+
+def test_sse_pointers_resolve_into_events_schema(spec: dict[str, Any]) -> None:
+    """Each x-sse-events pointer names a union of events.schema.json whose grammar covers the operation."""
+    events = json.loads((SPEC_PATH.parent / "events.schema.json").read_text(encoding="utf-8"))
+    grammars = {g["union"]: g for g in events["x-stream-grammars"].values()}
+    for method, path, op in _operations(spec):
+        media = op["responses"].get("200", {}).get("content", {}).get("text/event-stream")
+        if media is None:
+            continue
+        for mode, pointer in media["x-sse-events"].items():
+            document, _, fragment = pointer.partition("#")
+            assert document == "events.schema.json", pointer
+            name = fragment.removeprefix("/$defs/")
+            assert name in events["$defs"], f"{op['operationId']}: {pointer} does not exist"
+            grammar = grammars[f"#{fragment}"]
+            assert mode in grammar["modes"], f"{op['operationId']}: {pointer} is not a {mode} grammar"
+            assert f"{method} {path}" in grammar["operations"], f"{pointer} does not list {method} {path}"
