@@ -62,6 +62,7 @@ class ResponseView:
     fields: list[FieldRow]
     examples: list[JsonExample]
     is_stream: bool = False
+    anchor: str = ""
 
 
 @dataclass
@@ -272,6 +273,13 @@ class PageBuilder:
                     )
                     examples.append(JsonExample(title, _dump(value), value, mloc.child("schema")))
                 out.append(ResponseView(str(status), desc, str(ctype), fields, examples))
+        taken: set[str] = set()
+        for r in out:
+            anchor = f"{op.operation_id}-{r.status}" + ("-stream" if r.is_stream else "")
+            if anchor in taken:
+                anchor += "-" + "".join(c if c.isalnum() else "-" for c in r.content_type)
+            taken.add(anchor)
+            r.anchor = anchor
         return out
 
     def _stream_response(self, status: str, desc: str, media: dict[str, Any], mode: str) -> ResponseView:

@@ -233,6 +233,10 @@ def event_examples(bundle: SpecBundle) -> dict[str, list[Any]]:
 def sample_stream(bundle: SpecBundle, g: Grammar) -> list[Any]:
     """Event objects of the happy path, taking successive examples for repeated events."""
     examples = event_examples(bundle)
+    envelope = envelope_fields(bundle, g)
+    for ev, exs in examples.items():
+        if ev not in ("error", "ping"):
+            examples[ev] = [e for e in exs if isinstance(e, dict) and envelope <= set(e)] or exs
     pins = {ev: p for ev, p in _normal_tail(g) if p}
     used: dict[str, int] = {}
     out: list[Any] = []
@@ -244,6 +248,20 @@ def sample_stream(bundle: SpecBundle, g: Grammar) -> list[Any]:
         out.append(exs[min(i, len(exs) - 1)])
         used[ev] = i + 1
     return out
+
+
+def envelope_fields(bundle: SpecBundle, g: Grammar) -> set[str]:
+    """Fields the union requires of every (non-error, non-ping) event, via its `else` branch."""
+    pointer = g.union.partition("#")[2]
+    try:
+        node = bundle.get(Loc("events", tuple(pointer.lstrip("/").split("/"))))
+    except (KeyError, IndexError, ValueError):
+        return set()
+    branch = node.get("else") if isinstance(node, dict) else None
+    if not isinstance(branch, dict):
+        return set()
+    target, _ = bundle.deref(branch, Loc("events", tuple(pointer.lstrip("/").split("/")) + ("else",)))
+    return {str(r) for r in target.get("required") or []} if isinstance(target, dict) else set()
 
 
 def _field(obj: Any, dotted: str) -> Any:
