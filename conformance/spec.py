@@ -69,10 +69,10 @@ class Operation:
 class Spec:
     """The two spec files of one directory."""
 
-    def __init__(self, directory: Path | str | None = None) -> None:
+    def __init__(self, directory: Path | str | None = None, *, events_file: Path | str | None = None) -> None:
         self.directory = Path(directory) if directory else default_spec_dir()
         openapi = self.directory / "openapi.yaml"
-        events = self.directory / "events.schema.json"
+        events = Path(events_file) if events_file else self.directory / "events.schema.json"
         try:
             self.openapi: dict[str, Any] = yaml.safe_load(openapi.read_text(encoding="utf-8"))
             self.events: dict[str, Any] = json.loads(events.read_text(encoding="utf-8"))

@@ -4,12 +4,12 @@ envelope and the JSON inside SSE events)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import warnings
 from typing import Any
 
 import hypothesis
+import hypothesis.errors
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
@@ -68,6 +68,7 @@ class _Tally:
         self.failures: dict[str, list[tuple[str, str, str]]] = {}
         self.cases = 0
         self.errors: dict[str, int] = {}
+        self.setup_error: str | None = None
 
     def fail(self, check_id: str, message: str, curl: str, evidence: str) -> None:
         seen = self.failures.setdefault(check_id, [])
@@ -161,6 +162,10 @@ def run(ctx: Context) -> None:
                             curl=curl,
                             evidence=evidence,
                         )
+                elif tally.setup_error:
+                    ctx.record(
+                        c, mode, op.operation_id, Outcome.FAIL, f"fuzzing aborted: {tally.setup_error}"
+                    )
                 elif tally.cases == 0:
                     ctx.record(c, mode, op.operation_id, Outcome.SKIP, "no request could be generated")
                 else:
@@ -172,13 +177,15 @@ def _fuzz(ctx: Context, mode: str, op: Operation, st_op: Any, validator: grammar
     headers = api.auth_headers()
     tally = _Tally()
     timeout = ctx.config.limits.request_timeout
+    active: list[list[Any]] = [POSITIVE_CHECKS]
     for gen_mode, checks in (
         (GenerationMode.POSITIVE, POSITIVE_CHECKS),
         (GenerationMode.NEGATIVE, NEGATIVE_CHECKS),
     ):
+        active[0] = checks
         strategy = st_op.as_strategy(generation_mode=gen_mode)
 
-        def one(case: Any, checks: list[Any] = checks) -> None:
+        def one(case: Any) -> None:
             tally.cases += 1
             api.requests_sent += 1
             try:
@@ -194,7 +201,7 @@ def _fuzz(ctx: Context, mode: str, op: Operation, st_op: Any, validator: grammar
                 return
             curl = _mask(ctx, mode, case.as_curl_command(headers=headers, base_url=api.base_url))
             try:
-                case.validate_response(response, checks=checks, headers=headers)
+                case.validate_response(response, checks=active[0], headers=headers)
             except FailureGroup as group:
                 for failure in group.exceptions:
                     _map(tally, failure, curl, _evidence(response))
@@ -219,9 +226,12 @@ def _fuzz(ctx: Context, mode: str, op: Operation, st_op: Any, validator: grammar
         test = hypothesis.seed(ctx.config.seed)(settings(hypothesis.given(strategy)(one)))  # type: ignore[no-untyped-call]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # Unsatisfiable strategies (nothing negative to generate) end the loop early; that is fine.
-            with contextlib.suppress(Exception):
+            try:
                 test()
+            except hypothesis.errors.Unsatisfiable:
+                pass  # nothing (negative) to generate for this operation
+            except Exception as exc:
+                tally.setup_error = f"{type(exc).__name__}: {exc}"[:300]
     return tally
 
 

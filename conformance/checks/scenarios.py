@@ -145,6 +145,8 @@ def _judge_pages(
     for n, flag in enumerate(flags[:-1]):
         if not flag:
             problems.append(f"has_more false on page {n + 1} although more pages followed")
+    if len(pages) > 1 and not pages[-1] and flags[-2]:
+        problems.append(f"has_more true on page {len(pages) - 1}, but the next page is empty")
     if flags and flags[-1] and not problems:
         problems.append("has_more true on the last page")
     if flags and len(pages[-1]) == limit and flags[-1] is False and len(seen) < len(expected):
@@ -450,17 +452,9 @@ def _stop(ctx: Context, mode: str, stop_op: str) -> None:
             evidence=cap.transcript(),
         )
         return
-    if cap.duration < limits.stop_timeout:
-        ctx.record(
-            c,
-            mode,
-            stop_op,
-            Outcome.WARN,
-            f"the whole stream took {cap.duration:.2f}s, too short to tell a "
-            "stop from a normal end; set a longer stop_query",
-            cap.exchange,
-            evidence=cap.transcript(),
-        )
+    if state["terminal"] <= state["acked"]:
+        msg = "the stream ended before the stop was acknowledged; set a stop_query that streams longer"
+        ctx.record(c, mode, stop_op, Outcome.WARN, msg, cap.exchange, evidence=cap.transcript())
         return
     if mode in CHAT_MODES:
         end = next((p for p in cap.payloads() if p.get("event") == "message_end"), None)
