@@ -32,8 +32,49 @@ Catalog tooling: ``python -m impl.docs.catalog --missing zh | --scaffold zh | --
 
 from __future__ import annotations
 
-from impl.docs.catalog import check_catalogs
-from impl.docs.render import DEFAULT_BASE_URL, build_site
-from impl.docs.server import default_base_url, docs_asgi_app
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from impl.docs.server import ASGIApp, Scope
+
+# Imported lazily so that `python -m impl.docs.catalog` runs without a double import.
+DEFAULT_BASE_URL = "https://api.dify.ai/v1"
+
+
+def build_site(
+    spec_dir: Path,
+    docs_dir: Path,
+    out_dir: Path,
+    langs: Sequence[str] | None = None,
+    base_url: str | None = None,
+) -> list[Path]:
+    from impl.docs.render import build_site as _build
+
+    return _build(spec_dir, docs_dir, out_dir, langs, base_url)
+
+
+def check_catalogs(spec_dir: Path, docs_dir: Path) -> list[str]:
+    from impl.docs.catalog import check_catalogs as _check
+
+    return _check(spec_dir, docs_dir)
+
+
+def docs_asgi_app(
+    spec_dir: Path,
+    docs_dir: Path,
+    base_url_for_request: Callable[[Scope], str] | None = None,
+) -> ASGIApp:
+    from impl.docs.server import docs_asgi_app as _app
+
+    return _app(spec_dir, docs_dir, base_url_for_request)
+
+
+def default_base_url(scope: Scope) -> str:
+    from impl.docs.server import default_base_url as _default
+
+    return _default(scope)
+
 
 __all__ = ["DEFAULT_BASE_URL", "build_site", "check_catalogs", "default_base_url", "docs_asgi_app"]

@@ -10,12 +10,11 @@ from typing import Any
 
 import jinja2
 
-from impl.docs import markup
+from impl.docs import DEFAULT_BASE_URL, markup
 from impl.docs.catalog import LANGS, Catalog, load_sources
 from impl.docs.pages import PAGES, TOPICS, PageBuilder, Translator
 from impl.docs.spec import MODES, SpecBundle, load_bundle
 
-DEFAULT_BASE_URL = "https://api.dify.ai/v1"
 LANG_NAMES = {"en": "English", "zh": "简体中文", "ja": "日本語"}
 HTML_LANG = {"en": "en", "zh": "zh-Hans", "ja": "ja"}
 
