@@ -22,6 +22,14 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def head_revision() -> str | None:
+    """The newest revision among the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    head: str | None = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return head
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)
