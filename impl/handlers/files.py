@@ -16,16 +16,12 @@ from impl.services import uploads
 
 @operation("uploadChatFile")
 async def upload_file(
-    token_info: dict[str, Any], body: dict[str, Any] | None = None, **_: Any
+    token_info: dict[str, Any], body: dict[str, Any] | None = None, **files: Any
 ) -> ConnexionResponse:
     ctx = app_context(token_info)
-    form = await request.form()
-    parts = [v for _k, v in form.multi_items() if isinstance(v, StarletteUpload)]
-    user = (
-        form_user({"user": form.get("user")} if isinstance(form.get("user"), str) else {}, required=False)
-        or ""
-    )
-    row = await uploads.upload(ctx, user, parts)
+    # Connexion hands over the file parts by field name (the body stream is consumed by then).
+    parts = [part for part in files.values() if isinstance(part, StarletteUpload)]
+    row = await uploads.upload(ctx, form_user(body, required=False) or "", parts)
     return json_response(row, status=201)
 
 
