@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, pool
 from impl.db.engine import ensure_sqlite_dir, sync_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-HEAD = "0002"
+HEAD = "0003"
 
 
 def alembic_config(url: str) -> Config:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from impl.db import workflow_models  # noqa: F401  (registers the workflow tables on Base.metadata)
+from impl.db import (
+    chat_extras_models,  # noqa: F401  (registers the annotation and agent tables)
+    workflow_models,  # noqa: F401  (registers the workflow tables on Base.metadata)
+)
 from impl.db.engine import install_sqlite_pragmas, is_sqlite, sync_url
 from impl.db.models import Base
 
