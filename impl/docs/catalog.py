@@ -50,7 +50,10 @@ LITERAL_KEYS = frozenset(
         "$ref",
     }
 )
-_CODE_SPAN = re.compile(r"`([^`]+)`")
+# Text for spec authors that no page shows (the events file's own preamble, the API title).
+_NOT_SHOWN = frozenset({("description",), ("title",), ("info", "title")})
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 
 
 def source_hash(text: str) -> str:
@@ -77,6 +80,8 @@ def spec_sources(bundle: SpecBundle) -> dict[str, str]:
     out: dict[str, str] = {}
     for doc in ("openapi", "events"):
         for loc, text in _walk(bundle.doc(doc), Loc(doc)):
+            if loc.tokens in _NOT_SHOWN:
+                continue
             out[text_key(bundle, loc)] = text
     for tag in _tag_names(bundle):
         out[f"tag#{tag}"] = tag
@@ -147,7 +152,9 @@ class Catalog:
 
 
 def code_spans(text: str) -> list[str]:
-    return sorted(_CODE_SPAN.findall(text))
+    """Wire literals of a text: inline code spans and the bodies of fenced code blocks."""
+    fences = [body.strip() for body in _FENCE.findall(text)]
+    return sorted(fences + _CODE_SPAN.findall(_FENCE.sub("", text)))
 
 
 def catalog_problems(sources: dict[str, str], catalog: Catalog) -> list[str]:
