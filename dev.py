@@ -28,6 +28,8 @@ STAMPS = VENV / ".stamps"
 DEBIAN_PACKAGES = {
     "postgresql": "/usr/lib/postgresql",
     "chromium": "/usr/bin/chromium",
+    "fonts-noto-cjk": "/usr/share/fonts/opentype/noto",
+    "espeak-ng": "/usr/bin/espeak-ng",
 }
 
 # Folders holding a package.json + package-lock.json whose tools or SDKs the tests run.
