@@ -1,0 +1,203 @@
+"""The graph of a Dify workflow DSL: nodes, edges with branch handles, container scopes.
+
+`check_supported` is what import runs: every node type must be one this engine executes, and
+a code node is refused because this server cannot sandbox arbitrary code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Node types this engine runs.
+SUPPORTED_TYPES = frozenset(
+    {
+        "start",
+        "end",
+        "answer",
+        "llm",
+        "template-transform",
+        "if-else",
+        "variable-aggregator",
+        "variable-assigner",
+        "assigner",
+        "parameter-extractor",
+        "question-classifier",
+        "http-request",
+        "iteration",
+        "iteration-start",
+        "loop",
+        "loop-start",
+        "loop-end",
+        "human-input",
+    }
+)
+# Node types refused with a specific reason.
+REFUSED_TYPES = {
+    "code": "code nodes run arbitrary Python/JavaScript and this server has no sandbox for them",
+}
+CONTAINER_TYPES = frozenset({"iteration", "loop"})
+# UI-only nodes of the canvas (notes), never executed.
+IGNORED_TYPES = frozenset({"", "custom-note"})
+SOURCE = "source"
+FAIL_BRANCH = "fail-branch"
+
+
+class GraphError(ValueError):
+    """The graph cannot be run; the message says why."""
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    type: str
+    title: str
+    data: Mapping[str, Any]
+    parent_id: str | None = None
+
+    @property
+    def error_strategy(self) -> str | None:
+        value = self.data.get("error_strategy")
+        return value if value in ("fail-branch", "default-value") else None
+
+
+@dataclass(frozen=True)
+class Edge:
+    id: str
+    source: str
+    target: str
+    source_handle: str
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, Node]
+    edges: list[Edge]
+    out_edges: dict[str, list[Edge]] = field(default_factory=dict)
+    in_edges: dict[str, list[Edge]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for edge in self.edges:
+            self.out_edges.setdefault(edge.source, []).append(edge)
+            self.in_edges.setdefault(edge.target, []).append(edge)
+
+    def start_node(self, scope: str | None = None) -> Node:
+        """The entry of the top level (the start node) or of a container (its start child)."""
+        if scope is None:
+            for node in self.nodes.values():
+                if node.type == "start" and node.parent_id is None:
+                    return node
+            raise GraphError("the graph has no start node")
+        container = self.nodes[scope]
+        wanted = container.data.get("start_node_id")
+        if isinstance(wanted, str) and wanted in self.nodes:
+            return self.nodes[wanted]
+        kind = f"{container.type}-start"
+        for node in self.nodes.values():
+            if node.parent_id == scope and node.type == kind:
+                return node
+        raise GraphError(f"{container.type} node {scope!r} has no start node inside it")
+
+    def children(self, scope: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.parent_id == scope]
+
+    def outgoing(self, node_id: str) -> list[Edge]:
+        return self.out_edges.get(node_id, [])
+
+    def incoming(self, node_id: str) -> list[Edge]:
+        return self.in_edges.get(node_id, [])
+
+
+def _node(raw: Mapping[str, Any]) -> Node | None:
+    data = raw.get("data")
+    if not isinstance(data, Mapping):
+        raise GraphError(f"node {raw.get('id')!r} has no data")
+    node_type = str(data.get("type") or "")
+    if node_type in IGNORED_TYPES or raw.get("type") == "custom-note":
+        return None
+    node_id = raw.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        raise GraphError("every node needs a string id")
+    parent = raw.get("parentId")
+    if not isinstance(parent, str) or not parent:
+        parent = data.get("iteration_id") if data.get("isInIteration") else None
+        if parent is None and data.get("isInLoop"):
+            parent = data.get("loop_id")
+    return Node(
+        id=node_id,
+        type=node_type,
+        title=str(data.get("title") or node_id),
+        data=data,
+        parent_id=parent if isinstance(parent, str) and parent else None,
+    )
+
+
+def parse_graph(raw: Mapping[str, Any] | None) -> Graph:
+    if not isinstance(raw, Mapping):
+        raise GraphError("the workflow has no graph")
+    nodes: dict[str, Node] = {}
+    for item in raw.get("nodes") or []:
+        if not isinstance(item, Mapping):
+            raise GraphError("every node must be a mapping")
+        node = _node(item)
+        if node is not None:
+            if node.id in nodes:
+                raise GraphError(f"node id {node.id!r} is used twice")
+            nodes[node.id] = node
+    edges: list[Edge] = []
+    for i, item in enumerate(raw.get("edges") or []):
+        if not isinstance(item, Mapping):
+            raise GraphError("every edge must be a mapping")
+        source, target = item.get("source"), item.get("target")
+        if source not in nodes or target not in nodes:
+            continue  # edges to notes or removed nodes are dropped, as Dify's canvas does
+        handle = item.get("sourceHandle") or SOURCE
+        edges.append(Edge(str(item.get("id") or f"edge-{i}"), str(source), str(target), str(handle)))
+    return Graph(nodes, edges)
+
+
+def unsupported_types(graph: Graph) -> list[str]:
+    return sorted({n.type for n in graph.nodes.values() if n.type not in SUPPORTED_TYPES})
+
+
+def check_supported(raw: Mapping[str, Any] | None, mode: str) -> Graph:
+    """Parse and check a graph for import; raises GraphError naming every unsupported node type."""
+    graph = parse_graph(raw)
+    refused = sorted({n.type for n in graph.nodes.values() if n.type in REFUSED_TYPES})
+    if refused:
+        reasons = "; ".join(f"{t}: {REFUSED_TYPES[t]}" for t in refused)
+        ids = ", ".join(n.id for n in graph.nodes.values() if n.type in REFUSED_TYPES)
+        raise GraphError(
+            f"the workflow contains node types this server refuses to run ({reasons}); nodes: {ids}"
+        )
+    unknown = unsupported_types(graph)
+    if unknown:
+        raise GraphError(
+            "the workflow contains node types this server does not support: "
+            + ", ".join(unknown)
+            + " (supported: "
+            + ", ".join(sorted(SUPPORTED_TYPES))
+            + ")"
+        )
+    graph.start_node()
+    for node in graph.nodes.values():
+        if node.type in CONTAINER_TYPES:
+            graph.start_node(node.id)
+        if mode == "workflow" and node.type == "answer":
+            raise GraphError(f"answer node {node.id!r} only works in advanced-chat apps; use an end node")
+        if mode == "advanced-chat" and node.type == "end":
+            raise GraphError(f"end node {node.id!r} only works in workflow apps; use an answer node")
+    return graph
+
+
+def reachable(graph: Graph, start: str, through: Iterable[str] = ()) -> set[str]:
+    seen = {start, *through}
+    stack = [start]
+    while stack:
+        current = stack.pop()
+        for edge in graph.outgoing(current):
+            if edge.target not in seen:
+                seen.add(edge.target)
+                stack.append(edge.target)
+    return seen

@@ -1,0 +1,318 @@
+"""The runner: walks a graph from its start node, runs nodes, emits the run's events.
+
+Scheduling: an edge is *taken* when its source ran and chose that edge's handle, *skipped*
+otherwise. A node runs once all its incoming edges are decided and at least one was taken; a
+node whose incoming edges were all skipped is skipped too, and so are its outgoing edges (so a
+join after an if-else waits for the branch that ran). Nodes run one at a time, in the order
+they became ready, which makes every run deterministic.
+
+Node failures follow the node's `error_strategy` (`fail-branch`, `default-value`) after its
+`retry_config` retries; an unhandled failure fails the run. The stop flag is checked before
+every node and between streamed model tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from impl.engine.graph import FAIL_BRANCH, SOURCE, Graph, Node
+from impl.engine.streaming import StreamRouter
+from impl.engine.variables import VariablePool, as_mapping
+from impl.providers import ChatModel, PromptMessage, ProviderError
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class NodeError(Exception):
+    """A node could not produce its outputs."""
+
+    def __init__(self, message: str, error_type: str = "NodeError") -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+
+
+class RunStopped(Exception):
+    """The stop flag was raised."""
+
+
+class RunFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class NodeResult:
+    outputs: dict[str, Any]
+    inputs: dict[str, Any] | None = None
+    process_data: dict[str, Any] | None = None
+    handle: str = SOURCE
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a node runs: the top level, or inside an iteration / loop."""
+
+    container: str | None = None
+    iteration_id: str | None = None
+    loop_id: str | None = None
+
+
+class EngineHooks(Protocol):
+    """What the service gives the engine: models, memory, persistence, pauses, HTTP policy."""
+
+    history: list[PromptMessage]
+    http_allowed_hosts: frozenset[str]
+
+    def build_model(self, model: Mapping[str, Any]) -> ChatModel: ...
+
+    async def write_conversation_variable(self, name: str, value: Any) -> None: ...
+
+    async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    outputs: dict[str, Any]
+    error: str | None
+    total_tokens: int
+    total_steps: int
+    exceptions_count: int
+    answer: str
+    elapsed_time: float
+
+
+Handler = Callable[["WorkflowRunner", Node, Scope], Awaitable[NodeResult]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*types: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for t in types:
+            HANDLERS[t] = fn
+        return fn
+
+    return register
+
+
+def now_unix() -> int:
+    return int(time.time())
+
+
+@dataclass
+class WorkflowRunner:
+    graph: Graph
+    pool: VariablePool
+    emit: Emit
+    hooks: EngineHooks
+    stop_event: asyncio.Event
+    mode: str = "workflow"
+    index: int = 0
+    total_tokens: int = 0
+    exceptions_count: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    answer_parts: list[str] = field(default_factory=list)
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    router: StreamRouter | None = None
+
+    def __post_init__(self) -> None:
+        self.router = StreamRouter(self.graph, self.pool, self.mode, self._emit_text)
+
+    # ---- streaming text ------------------------------------------------------------------
+
+    def _emit_text(self, text: str, selector: list[str] | None) -> None:
+        if not text:
+            return
+        if self.mode == "advanced-chat":
+            self.answer_parts.append(text)
+        self.emit("text_chunk", {"text": text, "from_variable_selector": selector})
+
+    def stream_delta(self, node: Node, delta: str) -> None:
+        """A model token of `node`: forwarded to every answer/end it streams into."""
+        assert self.router is not None
+        self.router.delta(node.id, delta)
+
+    # ---- stop ----------------------------------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_event.is_set()
+
+    def check_stop(self) -> None:
+        if self.stop_event.is_set():
+            raise RunStopped()
+
+    # ---- the run -------------------------------------------------------------------------
+
+    async def run(self) -> RunOutcome:
+        status, error = "succeeded", None
+        try:
+            await self.run_scope(Scope(), self.graph.start_node())
+        except RunStopped:
+            status, error = "stopped", "Stopped by user."
+        except RunFailed as exc:
+            status, error = "failed", exc.message
+        if status == "succeeded" and self.exceptions_count:
+            status = "partial-succeeded"
+        return RunOutcome(
+            status=status,
+            outputs=dict(self.outputs),
+            error=error,
+            total_tokens=self.total_tokens,
+            total_steps=self.index,
+            exceptions_count=self.exceptions_count,
+            answer="".join(self.answer_parts),
+            elapsed_time=time.monotonic() - self.started,
+        )
+
+    async def run_scope(self, scope: Scope, start: Node) -> str | None:
+        """Run a (sub)graph from `start`. Returns "break" when a loop-end node ran."""
+        decided: dict[str, bool] = {}
+        queue: list[tuple[Node, str | None]] = [(start, None)]
+        members = None if scope.container is None else {n.id for n in self.graph.children(scope.container)}
+
+        def settle(target_id: str) -> None:
+            if members is not None and target_id not in members:
+                return
+            if members is None and self.graph.nodes[target_id].parent_id is not None:
+                return
+            incoming = self.graph.incoming(target_id)
+            if any(e.id not in decided for e in incoming):
+                return
+            taken = [e for e in incoming if decided[e.id]]
+            if taken:
+                if all(q[0].id != target_id for q in queue):
+                    queue.append((self.graph.nodes[target_id], taken[0].source))
+                return
+            for edge in self.graph.outgoing(target_id):  # skipped node: skip its edges too
+                decided[edge.id] = False
+                settle(edge.target)
+
+        while queue:
+            node, predecessor = queue.pop(0)
+            self.check_stop()
+            result = await self.execute(node, predecessor, scope)
+            if node.type == "loop-end":
+                return "break"
+            edges = self.graph.outgoing(node.id)
+            for edge in edges:
+                decided[edge.id] = edge.source_handle == result.handle
+            for edge in edges:
+                settle(edge.target)
+        return None
+
+    # ---- one node ------------------------------------------------------------------------
+
+    def _base(
+        self, node: Node, exec_id: str, index: int, predecessor: str | None, scope: Scope
+    ) -> dict[str, Any]:
+        return {
+            "id": exec_id,
+            "node_id": node.id,
+            "node_type": node.type,
+            "title": node.title,
+            "index": index,
+            "predecessor_node_id": predecessor,
+            "inputs": None,
+            "created_at": now_unix(),
+            "extras": {},
+            "iteration_id": scope.iteration_id,
+            "loop_id": scope.loop_id,
+            "parallel_id": None,
+            "parallel_start_node_id": None,
+            "parent_parallel_id": None,
+            "parent_parallel_start_node_id": None,
+        }
+
+    def _finish(
+        self, base: dict[str, Any], status: str, started: float, result: NodeResult | None, error: str | None
+    ) -> dict[str, Any]:
+        data = dict(base)
+        tokens = result.tokens if result else 0
+        data.update(
+            {
+                "inputs": result.inputs if result else base.get("inputs"),
+                "process_data": result.process_data if result else None,
+                "outputs": result.outputs if result else None,
+                "status": status,
+                "error": error,
+                "elapsed_time": round(time.monotonic() - started, 6),
+                "execution_metadata": {"total_tokens": tokens, "total_price": "0", "currency": "USD"},
+                "finished_at": now_unix(),
+                "files": [],
+            }
+        )
+        return data
+
+    async def execute(self, node: Node, predecessor: str | None, scope: Scope) -> NodeResult:
+        handler = HANDLERS.get(node.type)
+        if handler is None:
+            raise RunFailed(f"Node type {node.type!r} is not supported.")
+        self.index += 1
+        exec_id = str(uuid.uuid4())
+        base = self._base(node, exec_id, self.index, predecessor, scope)
+        self.emit("node_started", dict(base))
+        started = time.monotonic()
+        retry = as_mapping(node.data.get("retry_config"))
+        max_retries = int(retry.get("max_retries") or 0) if retry.get("retry_enabled") else 0
+        interval = max(0.0, float(retry.get("retry_interval") or 0) / 1000.0) if max_retries else 0.0
+        attempt = 0
+        while True:
+            try:
+                result = await handler(self, node, scope)
+                break
+            except RunStopped:
+                data = self._finish(base, "stopped", started, None, "Stopped by user.")
+                self._record(data)
+                self.emit("node_finished", data)
+                raise
+            except (NodeError, ProviderError, ValueError, TypeError, KeyError) as exc:
+                message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                error_type = getattr(exc, "error_type", None) or type(exc).__name__
+                if attempt < max_retries:
+                    attempt += 1
+                    data = self._finish(base, "retry", started, None, message)
+                    data["retry_index"] = attempt
+                    self.emit("node_retry", data)
+                    if interval:
+                        await asyncio.sleep(min(interval, 10.0))
+                    self.check_stop()
+                    continue
+                strategy = node.error_strategy
+                if strategy is None:
+                    data = self._finish(base, "failed", started, None, message)
+                    self._record(data)
+                    self.emit("node_finished", data)
+                    raise RunFailed(message) from exc
+                self.exceptions_count += 1
+                outputs: dict[str, Any] = {"error_message": message, "error_type": error_type}
+                handle = FAIL_BRANCH
+                if strategy == "default-value":
+                    handle = SOURCE
+                    for item in node.data.get("default_value") or []:
+                        if isinstance(item, Mapping) and item.get("key"):
+                            outputs[str(item["key"])] = item.get("value")
+                result = NodeResult(outputs=outputs, handle=handle)
+                self.pool.set_outputs(node.id, outputs)
+                data = self._finish(base, "exception", started, result, message)
+                self._record(data)
+                self.emit("node_finished", data)
+                return result
+        self.total_tokens += result.tokens
+        self.pool.set_outputs(node.id, result.outputs)
+        data = self._finish(base, "succeeded", started, result, None)
+        self._record(data)
+        self.emit("node_finished", data)
+        return result
+
+    def _record(self, data: dict[str, Any]) -> None:
+        self.executions.append(data)
