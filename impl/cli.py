@@ -207,6 +207,28 @@ def cmd_spec_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs_build(args: argparse.Namespace) -> int:
+    from impl.docs import build_site
+
+    langs = [lang.strip() for lang in args.lang.split(",") if lang.strip()] if args.lang else None
+    try:
+        written = build_site(REPO_ROOT / "spec", REPO_ROOT / "docs", Path(args.out), langs, args.base_url)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    _out(f"wrote {len(written)} files under {args.out}")
+    return 0
+
+
+def cmd_docs_check(args: argparse.Namespace) -> int:
+    from impl.docs import check_catalogs
+
+    problems = check_catalogs(REPO_ROOT / "spec", REPO_ROOT / "docs")
+    for problem in problems:
+        _out(problem)
+    _out("translation catalogs: " + (f"{len(problems)} problems" if problems else "complete and fresh"))
+    return 1 if problems else 0
+
+
 # ---- parser ----------------------------------------------------------------------------------
 
 
@@ -271,6 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--spec-dir", default=str(REPO_ROOT / "spec"))
     bundle.add_argument("--out", default="build")
     bundle.set_defaults(func=cmd_spec_bundle)
+
+    docs_p = sub.add_parser("docs", help="developer docs rendered from the spec")
+    docs_sub = docs_p.add_subparsers(dest="docs_command", required=True)
+    build = docs_sub.add_parser("build", help="write the static site (HTML and Markdown)")
+    build.add_argument("--lang", help="comma-separated languages (default: en,zh,ja)")
+    build.add_argument("--out", default="build/docs")
+    build.add_argument("--base-url", help="Service API base URL shown in the samples")
+    build.set_defaults(func=cmd_docs_build)
+    check = docs_sub.add_parser("check", help="fail on missing or stale translations")
+    check.set_defaults(func=cmd_docs_check)
     return parser
 
 
