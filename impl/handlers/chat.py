@@ -33,7 +33,9 @@ def generate_params(kind: generation.Kind, body: dict[str, Any]) -> generation.G
     )
 
 
-async def respond(run: generation.GenerationRun, streaming: bool) -> ConnexionResponse | StreamingResponse:
+async def respond(
+    run: generation.RunningGeneration, streaming: bool
+) -> ConnexionResponse | StreamingResponse:
     if streaming:
         return sse.streaming_response(run.events(), generation.ping_interval())
     return json_response(await run.blocking_body())
@@ -44,7 +46,7 @@ async def send_chat_message(body: dict[str, Any], token_info: dict[str, Any]) ->
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
     params = generate_params("chat", body)
-    run = await generation.start(ctx, ctx, user, params)
+    run = await generation.start_for_mode(ctx, user, params)
     return await respond(run, params.streaming)
 
 

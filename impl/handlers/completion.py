@@ -17,7 +17,7 @@ async def create_completion_message(body: dict[str, Any], token_info: dict[str, 
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
     params = generate_params("completion", body)
-    run = await generation.start(ctx, ctx, user, params)
+    run = await generation.start_for_mode(ctx, user, params)
     return await respond(run, params.streaming)
 
 

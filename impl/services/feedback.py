@@ -13,6 +13,7 @@ from impl.services.messages import owned_message
 from impl.services.scope import AppScope, end_user_for
 
 RATINGS = ("like", "dislike")
+MAX_OFFSET = 2**62
 
 
 async def give_feedback(
@@ -76,13 +77,16 @@ async def app_feedbacks(ctx: AppScope, *, page: int, limit: int) -> dict[str, An
         raise invalid_param("page must be at least 1")
     if not 1 <= limit <= 101:
         raise invalid_param("limit must be between 1 and 101")
+    offset = (page - 1) * limit
+    if offset > MAX_OFFSET:  # beyond any real data; databases reject offsets past 64 bits
+        return {"data": []}
     async with runtime.current().database.session() as session:
         rows = (
             await session.scalars(
                 select(MessageFeedback)
                 .where(MessageFeedback.app_id == ctx.app_id)
                 .order_by(MessageFeedback.created_at.desc(), MessageFeedback.id.desc())
-                .offset((page - 1) * limit)
+                .offset(offset)
                 .limit(limit)
             )
         ).all()

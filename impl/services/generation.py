@@ -15,9 +15,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +51,34 @@ DEFAULT_PING_INTERVAL = 10.0
 TITLE_TIMEOUT = 10.0
 
 Kind = Literal["chat", "completion"]
+
+
+class RunningGeneration(Protocol):
+    """What the chat handler needs from any mode's generation (chat, agent-chat, advanced-chat)."""
+
+    def events(self) -> AsyncIterator[dict[str, Any]]: ...
+    async def blocking_body(self) -> dict[str, Any]: ...
+
+
+Starter = Callable[[AppScope, str, "GenerateParams"], Awaitable[RunningGeneration]]
+# POST /chat-messages serves several modes; other modes' services register their starter here.
+MODE_STARTERS: dict[str, Starter] = {}
+
+
+def register_mode(mode: str, starter: Starter) -> None:
+    MODE_STARTERS[mode] = starter
+
+
+async def start_for_mode(ctx: AppScope, user: str, params: GenerateParams) -> RunningGeneration:
+    """Start the generation of the key's app mode (chat and completion live here)."""
+    starter = MODE_STARTERS.get(ctx.mode)
+    if starter is not None:
+        return await starter(ctx, user, params)
+    if ctx.mode not in ("chat", "completion"):
+        raise ApiError(
+            "app_unavailable", f"App mode {ctx.mode!r} cannot generate messages on this server yet.", 400
+        )
+    return await start(ctx, ctx, user, params)
 
 
 def ping_interval() -> float:
@@ -219,7 +247,7 @@ async def start(ctx: AppScope, app_config: HasAppConfig, user: str, params: Gene
     """Validate the request, create the rows, start the model; return the running generation."""
     config = load_config(app_config)
     query = params.query.replace("\x00", "")
-    if params.kind == "chat" and not query.strip():
+    if params.kind == "chat" and not query:
         raise invalid_param("query is required")
     model = build_model(_with_settings(config))  # provider misconfiguration: a plain 400 before streaming
     rt = runtime.current()
