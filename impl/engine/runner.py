@@ -165,7 +165,9 @@ class WorkflowRunner:
             status = "partial-succeeded"
         return RunOutcome(
             status=status,
-            outputs=dict(self.outputs),
+            outputs={"answer": "".join(self.answer_parts)}
+            if self.mode == "advanced-chat"
+            else dict(self.outputs),
             error=error,
             total_tokens=self.total_tokens,
             total_steps=self.index,

@@ -1,0 +1,312 @@
+"""Advanced-chat (chatflow) apps: `POST /chat-messages` driven by the workflow graph.
+
+The conversation and message rows are the ones chat apps use (so `/conversations` and
+`/messages` list chatflow turns); answer nodes stream `message` events; the graph's LLM nodes
+see the conversation's earlier turns as memory; conversation variables persist per
+conversation. The stream ends `workflow_finished` → `message_end` (or → `error` when the
+graph failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select
+
+from impl import runtime
+from impl.db.models import Conversation, Message, MessageFile, to_unix, utcnow
+from impl.db.workflow_models import WorkflowRun
+from impl.engine import RunOutcome
+from impl.errors import ApiError, invalid_param, not_found
+from impl.providers import BuiltinModel, PromptMessage, Usage
+from impl.services import conversation_variables, workflow_runs
+from impl.services.apps import AppContext
+from impl.services.generation import NEW_CONVERSATION_NAME, GenerateParams, register_mode, usage_json
+from impl.services.scope import end_user_for
+from impl.services.suggestions import generate_title
+from impl.services.workflows import file_json, resolve_version, system_files, validate_start_inputs
+
+log = logging.getLogger("impl.chatflow")
+HISTORY_TURNS = 50
+TITLE_TIMEOUT = 10.0
+
+
+async def _history(conversation_id: str) -> list[PromptMessage]:
+    async with runtime.current().database.session() as session:
+        rows = (
+            await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.status == "normal")
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(HISTORY_TURNS)
+            )
+        ).all()
+    history: list[PromptMessage] = []
+    for row in reversed(rows):
+        history.append(PromptMessage("user", row.query))
+        if row.answer:
+            history.append(PromptMessage("assistant", row.answer))
+    return history
+
+
+class ChatflowTurn:
+    """What the chat handler streams or waits on (generation.RunningGeneration)."""
+
+    def __init__(self, live: workflow_runs.LiveRun) -> None:
+        self.live = live
+
+    def events(self) -> AsyncIterator[dict[str, Any]]:
+        return self.live.follow(0)
+
+    async def blocking_body(self) -> dict[str, Any]:
+        return await blocking_body(self.live)
+
+
+async def start_turn(ctx: AppContext, user: str, params: GenerateParams) -> ChatflowTurn:
+    return ChatflowTurn(await send_chat_message(ctx, user, params))
+
+
+async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) -> workflow_runs.LiveRun:
+    """Start one chatflow turn; the returned run streams events or yields the blocking body."""
+    query = params.query.replace("\x00", "")
+    if not query:
+        raise invalid_param("query is required")
+    conversation_id = params.conversation_id
+    version = await resolve_version(ctx, params.workflow_id or None)
+    end_user = await end_user_for(ctx, user)
+    db = runtime.current().database
+    existing: Conversation | None = None
+    if conversation_id is not None:
+        async with db.session() as session:
+            existing = await session.get(Conversation, conversation_id)
+        if (
+            existing is None
+            or existing.app_id != ctx.app_id
+            or existing.end_user_id != end_user.id
+            or existing.is_deleted
+        ):
+            raise not_found("Conversation Not Exists.")
+        if existing.status != "normal":
+            raise ApiError(
+                "conversation_completed", "The conversation has ended. Please start a new conversation.", 400
+            )
+        inputs = dict(existing.inputs or {})
+    else:
+        inputs = await validate_start_inputs(ctx, version.user_input_form, params.inputs)
+    files = await system_files(ctx, version.features, params.files)
+    history = await _history(existing.id) if existing is not None else []
+    run_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+    now = utcnow()
+    async with db.transaction() as session:
+        if existing is None:
+            conversation = Conversation(
+                app_id=ctx.app_id,
+                app_version_id=version.id,
+                end_user_id=end_user.id,
+                name=NEW_CONVERSATION_NAME,
+                inputs=inputs,
+                introduction=str(version.features.get("opening_statement") or ""),
+                mode=ctx.mode,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(conversation)
+            await session.flush()
+            await conversation_variables.create_for(
+                session, ctx.app_id, conversation.id, version.model_config.get("conversation_variables")
+            )
+        else:
+            found = await session.get(Conversation, existing.id)
+            assert found is not None
+            conversation = found
+            conversation.updated_at = now
+        parent = await session.scalar(
+            select(Message.id)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(1)
+        )
+        conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
+        dialogue_count = conversation.dialogue_count
+        message = Message(
+            app_id=ctx.app_id,
+            app_version_id=version.id,
+            conversation_id=conversation.id,
+            end_user_id=end_user.id,
+            parent_message_id=parent,
+            query=query,
+            inputs=inputs,
+            answer="",
+            status="normal",
+            task_id=task_id,
+            trace_id=params.trace_id,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        for f in files:
+            session.add(
+                MessageFile(
+                    message_id=message.id,
+                    type=f.type,
+                    transfer_method=f.transfer_method,
+                    url=f.url,
+                    upload_file_id=f.upload.id if f.upload else None,
+                    belongs_to="user",
+                )
+            )
+        session.add(
+            WorkflowRun(
+                id=run_id,
+                app_id=ctx.app_id,
+                workflow_id=version.id,
+                version=str(version.number),
+                mode=ctx.mode,
+                task_id=task_id,
+                end_user_id=end_user.id,
+                conversation_id=conversation.id,
+                message_id=message.id,
+                status="running",
+                inputs=inputs,
+                created_at=now,
+            )
+        )
+        conversation_id, message_id = conversation.id, message.id
+        variables = await conversation_variables.values_of(session, conversation_id)
+    system = {
+        "query": query,
+        "files": [file_json(f) for f in files],
+        "conversation_id": conversation_id,
+        "user_id": end_user.session_id,
+        "dialogue_count": dialogue_count,
+        "app_id": ctx.app_id,
+        "workflow_id": version.id,
+        "workflow_run_id": run_id,
+    }
+    pool = workflow_runs.build_pool(
+        version.graph, inputs, system, version.model_config.get("environment_variables"), variables
+    )
+    title_query = query if existing is None and params.auto_generate_name else None
+
+    async def write_variable(name: str, value: Any) -> None:
+        await conversation_variables.write(conversation_id, name, value)
+
+    async def finish(live: workflow_runs.LiveRun, outcome: RunOutcome) -> list[dict[str, Any]]:
+        return await _finish(live, outcome, title_query)
+
+    run_ctx = workflow_runs.RunContext(
+        run_id=run_id,
+        task_id=task_id,
+        app_id=ctx.app_id,
+        mode=ctx.mode,
+        workflow_id=version.id,
+        end_user_id=end_user.id,
+        end_user_session=end_user.session_id,
+        created_at=now,
+        inputs=inputs,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        history=history,
+        finish_chat=finish,
+        write_variable=write_variable,
+    )
+    return await workflow_runs.start_run(run_ctx, version.graph, pool)
+
+
+async def _finish(
+    live: workflow_runs.LiveRun, outcome: RunOutcome, title_query: str | None
+) -> list[dict[str, Any]]:
+    """Complete the message row; the events that follow `workflow_finished`."""
+    ctx = live.ctx
+    title: str | None = None
+    if title_query:
+        with contextlib.suppress(Exception):
+            title = await asyncio.wait_for(_title(title_query), TITLE_TIMEOUT)
+    metadata = {
+        "usage": usage_json(_usage(outcome), outcome.elapsed_time, None, None),
+        "retriever_resources": [],
+    }
+    failed = outcome.status == "failed"
+    async with runtime.current().database.transaction() as session:
+        message = await session.get(Message, ctx.message_id)
+        if message is not None:
+            message.answer = outcome.answer
+            message.answer_tokens = outcome.total_tokens
+            message.provider_response_latency = outcome.elapsed_time
+            message.total_price = "0"
+            message.message_metadata = metadata
+            if failed:
+                message.status = "error"
+                message.error = outcome.error
+        if title and ctx.conversation_id:
+            conversation = await session.get(Conversation, ctx.conversation_id)
+            if conversation is not None and conversation.name == NEW_CONVERSATION_NAME:
+                conversation.name = title
+    base = {
+        "task_id": ctx.task_id,
+        "message_id": ctx.message_id,
+        "conversation_id": ctx.conversation_id,
+        "created_at": to_unix(ctx.created_at),
+    }
+    if failed:
+        return [
+            {
+                "event": "error",
+                **base,
+                "workflow_run_id": ctx.run_id,
+                "code": "invalid_param",
+                "message": f"Run failed: {outcome.error}",
+                "status": 400,
+            }
+        ]
+    return [{"event": "message_end", **base, "id": ctx.message_id, "metadata": metadata, "files": None}]
+
+
+def _usage(outcome: RunOutcome) -> Usage:
+    return Usage(prompt_tokens=0, completion_tokens=outcome.total_tokens)
+
+
+async def _title(query: str) -> str | None:
+    return await generate_title(BuiltinModel(), query)
+
+
+async def blocking_body(live: workflow_runs.LiveRun) -> dict[str, Any]:
+    """Chat-shaped blocking reply once the turn ends (a failed graph is a 400 error)."""
+    data = await workflow_runs.wait_result(live)
+    ctx = live.ctx
+    if data.get("status") == "failed":
+        raise invalid_param(f"Run failed: {data.get('error')}")
+    async with runtime.current().database.session() as session:
+        message = await session.get(Message, ctx.message_id)
+    answer = message.answer if message is not None else ""
+    metadata = dict(message.message_metadata or {}) if message is not None else {}
+    if data.get("status") == "paused":
+        answer = "".join(e.get("answer", "") for e in live.log if e.get("event") == "message")
+        metadata = {
+            "usage": usage_json(_zero(), data.get("elapsed_time") or 0.0, None, None),
+            "retriever_resources": [],
+        }
+    return {
+        "event": "message",
+        "task_id": ctx.task_id,
+        "id": ctx.message_id,
+        "message_id": ctx.message_id,
+        "conversation_id": ctx.conversation_id,
+        "mode": "advanced-chat",
+        "answer": answer,
+        "metadata": metadata or {"usage": usage_json(_zero(), 0.0, None, None), "retriever_resources": []},
+        "created_at": to_unix(ctx.created_at),
+    }
+
+
+def _zero() -> Usage:
+    return Usage(0, 0)
+
+
+register_mode("advanced-chat", start_turn)
