@@ -30,6 +30,7 @@ def generate_params(kind: generation.Kind, body: dict[str, Any]) -> generation.G
         files=body.get("files"),
         auto_generate_name=kind == "chat" and body.get("auto_generate_name", True) is not False,
         trace_id=resolve_trace_id(request.headers, request.query_params, body),
+        workflow_id=body.get("workflow_id") if isinstance(body.get("workflow_id"), str) else None,
     )
 
 

@@ -15,7 +15,7 @@ MODES = ("chat", "agent-chat", "advanced-chat", "workflow", "completion")
 MODEL_CONFIG_MODES = ("chat", "agent-chat", "completion")
 WORKFLOW_MODES = ("advanced-chat", "workflow")
 # Modes whose runtime this server implements; the others are refused at import.
-RUNNABLE_MODES: frozenset[str] = frozenset({"chat", "completion"})
+RUNNABLE_MODES: frozenset[str] = frozenset({"chat", "completion", "workflow", "advanced-chat"})
 PROVIDERS = ("builtin", "openai-compatible")
 # Provider spellings that mean one of PROVIDERS (Dify exports `langgenius/openai/openai`).
 PROVIDER_ALIASES = {"openai_api_compatible": "openai-compatible", "openai": "openai-compatible"}
@@ -259,6 +259,14 @@ def check_runnable(parsed: ParsedDsl, runnable: frozenset[str] = RUNNABLE_MODES)
             f"app mode {parsed.mode!r} is not implemented by this server yet "
             f"(it runs: {', '.join(sorted(runnable))}); the DSL itself is valid"
         )
+    if parsed.mode in WORKFLOW_MODES:
+        # Every node type must be one the engine runs (code nodes are refused: no sandbox here).
+        from impl.engine import GraphError, check_supported
+
+        try:
+            check_supported(parsed.workflow_graph, parsed.mode)
+        except GraphError as exc:
+            raise DslError(str(exc)) from exc
     provider = parsed.provider
     if parsed.mode in MODEL_CONFIG_MODES and provider_family(provider) is None:
         raise DslError(

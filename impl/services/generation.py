@@ -192,6 +192,8 @@ class GenerateParams:
     files: Any
     auto_generate_name: bool
     trace_id: str | None
+    # advanced-chat only: run this published workflow version instead of the current one
+    workflow_id: str | None = None
 
 
 def parse_conversation_id(raw: Any) -> str | None:
