@@ -166,6 +166,8 @@ def _problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
             "RequestBody is required",
         ):
             return envelope_response("bad_request", INVALID_JSON_MESSAGE, 400)
+        if detail == "'file' is a required property" and request.url.path.endswith("/audio-to-text"):
+            return envelope_response("no_audio_uploaded", "Please upload your audio.", 400)  # D7
         return envelope_response("invalid_param", first_line(detail or exc.title), 400, headers)
     if status >= 500:
         log.error("problem %s: %s", status, detail or exc.title)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from impl.services import apps, keys
 from impl.services.dsl import MODES
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "apps"
+# The fake OpenAI-style server lives with the provider tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "providers"))
 TIMEOUT = 15.0
 
 
