@@ -50,7 +50,9 @@ def open_stream(
         client.stream("POST", base_url + path, json=body, headers=headers(key)) as resp,
     ):
         out = Stream(status=resp.status_code, headers=resp.headers)
-        if resp.status_code != 200 or not resp.headers.get("content-type", "").startswith("text/event-stream"):
+        if resp.status_code != 200 or not resp.headers.get("content-type", "").startswith(
+            "text/event-stream"
+        ):
             out.raw = resp.read()
             return out
         buffer = b""

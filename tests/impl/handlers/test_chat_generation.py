@@ -9,7 +9,17 @@ import httpx
 import pytest
 from sse_client import assert_valid_stream, headers, open_stream
 
-BLOCKING_CHAT_FIELDS = {"event", "task_id", "id", "message_id", "conversation_id", "mode", "answer", "metadata", "created_at"}
+BLOCKING_CHAT_FIELDS = {
+    "event",
+    "task_id",
+    "id",
+    "message_id",
+    "conversation_id",
+    "mode",
+    "answer",
+    "metadata",
+    "created_at",
+}
 
 
 def post(server: Any, mode: str, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -45,8 +55,12 @@ def test_blocking_chat_has_exact_fields_and_usage(live_server: Any) -> None:
 
 
 def test_streaming_chat_framing_grammar_and_persistence(live_server: Any) -> None:
-    stream = open_stream(live_server.base_url, live_server.keys["chat"], "/chat-messages",
-                         {"query": "stream me [[tokens:60]]", "inputs": {}, "user": "gen-b", "response_mode": "streaming"})
+    stream = open_stream(
+        live_server.base_url,
+        live_server.keys["chat"],
+        "/chat-messages",
+        {"query": "stream me [[tokens:60]]", "inputs": {}, "user": "gen-b", "response_mode": "streaming"},
+    )
     assert stream.status == 200
     assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert stream.headers["cache-control"] == "no-cache"
@@ -56,7 +70,9 @@ def test_streaming_chat_framing_grammar_and_persistence(live_server: Any) -> Non
     assert [e["event"] for e in events] == ["message"] * 60 + ["message_end"]
     first = events[0]
     assert {first["task_id"], first["message_id"], first["conversation_id"]} == {
-        events[-1]["task_id"], events[-1]["id"], events[-1]["conversation_id"]
+        events[-1]["task_id"],
+        events[-1]["id"],
+        events[-1]["conversation_id"],
     }
     assert not any(e["event"] == "ping" for e in stream.events)
     stored = messages(live_server, "gen-b", first["conversation_id"]).json()["data"]
@@ -80,8 +96,12 @@ def test_conversation_continues_and_keeps_first_inputs(live_server: Any) -> None
 def test_auto_generated_name_and_opt_out(live_server: Any) -> None:
     named = chat(live_server, "gen-d", query="How do I bake sourdough bread at home").json()
     plain = chat(live_server, "gen-d", query="Keep default", auto_generate_name=False).json()
-    convs = httpx.get(live_server.base_url + "/conversations", params={"user": "gen-d"},
-                      headers=headers(live_server.keys["chat"]), timeout=10).json()["data"]
+    convs = httpx.get(
+        live_server.base_url + "/conversations",
+        params={"user": "gen-d"},
+        headers=headers(live_server.keys["chat"]),
+        timeout=10,
+    ).json()["data"]
     names = {c["id"]: c["name"] for c in convs}
     assert names[named["conversation_id"]] == "How do I bake sourdough bread"
     assert names[plain["conversation_id"]] == "New conversation"
@@ -92,12 +112,24 @@ def test_auto_generated_name_and_opt_out(live_server: Any) -> None:
     ("body", "status", "code", "message"),
     [
         ({"query": "", "inputs": {}}, 400, "invalid_param", "query is required"),
-        ({"query": "x", "inputs": {"name": 5}}, 400, "invalid_param",
-         "(type 'text-input') name in input form must be a string"),
-        ({"query": "x", "inputs": {"name": "y" * 49}}, 400, "invalid_param",
-         "name in input form must be less than 48 characters"),
-        ({"query": "x", "inputs": {}, "conversation_id": str(uuid.uuid4())}, 404, "not_found",
-         "Conversation Not Exists."),
+        (
+            {"query": "x", "inputs": {"name": 5}},
+            400,
+            "invalid_param",
+            "(type 'text-input') name in input form must be a string",
+        ),
+        (
+            {"query": "x", "inputs": {"name": "y" * 49}},
+            400,
+            "invalid_param",
+            "name in input form must be less than 48 characters",
+        ),
+        (
+            {"query": "x", "inputs": {}, "conversation_id": str(uuid.uuid4())},
+            404,
+            "not_found",
+            "Conversation Not Exists.",
+        ),
         ({"query": "x", "inputs": {}, "conversation_id": "not-a-uuid"}, 400, "invalid_param", None),
         ({"query": "x", "inputs": {}, "user": ""}, 400, "invalid_param", None),
     ],
@@ -121,21 +153,37 @@ def test_other_users_conversation_is_not_found(live_server: Any) -> None:
 
 
 def test_completion_blocking_and_streaming(live_server: Any) -> None:
-    body = {"inputs": {"query": "tide pools", "tone": "cheerful"}, "user": "gen-f", "response_mode": "blocking"}
+    body = {
+        "inputs": {"query": "tide pools", "tone": "cheerful"},
+        "user": "gen-f",
+        "response_mode": "blocking",
+    }
     resp = post(live_server, "completion", "/completion-messages", body)
     assert resp.status_code == 200, resp.text
     data = resp.json()
     assert set(data) == BLOCKING_CHAT_FIELDS - {"conversation_id"}
     assert data["mode"] == "completion" and "tide pools" in data["answer"] and "cheerful" in data["answer"]
-    stream = open_stream(live_server.base_url, live_server.keys["completion"], "/completion-messages",
-                         {**body, "response_mode": "streaming"})
+    stream = open_stream(
+        live_server.base_url,
+        live_server.keys["completion"],
+        "/completion-messages",
+        {**body, "response_mode": "streaming"},
+    )
     assert_valid_stream(stream, "completion")
     assert all("conversation_id" not in e for e in stream.events)
     assert stream.answer == data["answer"]
     missing = post(live_server, "completion", "/completion-messages", {"inputs": {}, "user": "gen-f"})
-    assert missing.json() == {"code": "invalid_param", "message": "query is required in input form", "status": 400}
-    wrong = post(live_server, "completion", "/completion-messages",
-                 {"inputs": {"query": "a", "tone": "angry"}, "user": "gen-f"})
+    assert missing.json() == {
+        "code": "invalid_param",
+        "message": "query is required in input form",
+        "status": 400,
+    }
+    wrong = post(
+        live_server,
+        "completion",
+        "/completion-messages",
+        {"inputs": {"query": "a", "tone": "angry"}, "user": "gen-f"},
+    )
     assert wrong.status_code == 400 and "must be one of the following" in wrong.json()["message"]
 
 
@@ -152,9 +200,17 @@ def test_provider_error_before_output(live_server: Any) -> None:
     assert resp.json()["code"] == "provider_quota_exceeded"
     rate = chat(live_server, "gen-g", query="boom [[fail:rate_limit_error]]")
     assert rate.status_code == 429 and rate.json()["code"] == "rate_limit_error"
-    stream = open_stream(live_server.base_url, live_server.keys["chat"], "/chat-messages",
-                         {"query": "boom [[fail:completion_request_error]]", "inputs": {}, "user": "gen-g",
-                          "response_mode": "streaming"})
+    stream = open_stream(
+        live_server.base_url,
+        live_server.keys["chat"],
+        "/chat-messages",
+        {
+            "query": "boom [[fail:completion_request_error]]",
+            "inputs": {},
+            "user": "gen-g",
+            "response_mode": "streaming",
+        },
+    )
     assert_valid_stream(stream, "chat")
     assert [e["event"] for e in stream.events] == ["error"]
     err = stream.events[0]
@@ -162,9 +218,17 @@ def test_provider_error_before_output(live_server: Any) -> None:
 
 
 def test_provider_error_after_output_is_terminal_and_recorded(live_server: Any) -> None:
-    stream = open_stream(live_server.base_url, live_server.keys["chat"], "/chat-messages",
-                         {"query": "partial [[fail-after:4:completion_request_error]]", "inputs": {},
-                          "user": "gen-h", "response_mode": "streaming"})
+    stream = open_stream(
+        live_server.base_url,
+        live_server.keys["chat"],
+        "/chat-messages",
+        {
+            "query": "partial [[fail-after:4:completion_request_error]]",
+            "inputs": {},
+            "user": "gen-h",
+            "response_mode": "streaming",
+        },
+    )
     assert_valid_stream(stream, "chat")
     names = [e["event"] for e in stream.events]
     assert names == ["message"] * 4 + ["error"]
@@ -174,13 +238,19 @@ def test_provider_error_after_output_is_terminal_and_recorded(live_server: Any) 
 
 
 def test_trace_id_is_logged(live_server: Any) -> None:
-    resp = httpx.post(live_server.base_url + "/chat-messages?trace_id=from-query",
-                      json={"query": "trace", "inputs": {}, "user": "gen-i", "trace_id": "from-body"},
-                      headers={**headers(live_server.keys["chat"]), "X-Trace-Id": "trace-header-123"}, timeout=10)
+    resp = httpx.post(
+        live_server.base_url + "/chat-messages?trace_id=from-query",
+        json={"query": "trace", "inputs": {}, "user": "gen-i", "trace_id": "from-body"},
+        headers={**headers(live_server.keys["chat"]), "X-Trace-Id": "trace-header-123"},
+        timeout=10,
+    )
     assert resp.status_code == 200
-    bad = httpx.post(live_server.base_url + "/chat-messages",
-                     json={"query": "trace", "inputs": {}, "user": "gen-i", "trace_id": "ok-body"},
-                     headers={**headers(live_server.keys["chat"]), "X-Trace-Id": "bad id!"}, timeout=10)
+    bad = httpx.post(
+        live_server.base_url + "/chat-messages",
+        json={"query": "trace", "inputs": {}, "user": "gen-i", "trace_id": "ok-body"},
+        headers={**headers(live_server.keys["chat"]), "X-Trace-Id": "bad id!"},
+        timeout=10,
+    )
     assert bad.status_code == 200
     log = live_server.log()
     assert f"task={resp.json()['task_id']}" in log
@@ -192,15 +262,22 @@ def test_trace_id_is_logged(live_server: Any) -> None:
 
 def test_files_dropped_when_feature_off_and_validated_when_on(live_server: Any) -> None:
     remote = {"type": "image", "transfer_method": "remote_url", "url": "https://example.com/cat.png"}
-    resp = post(live_server, "completion", "/completion-messages",
-                {"inputs": {"query": "x"}, "user": "gen-j", "files": [remote]})
+    resp = post(
+        live_server,
+        "completion",
+        "/completion-messages",
+        {"inputs": {"query": "x"}, "user": "gen-j", "files": [remote]},
+    )
     assert resp.status_code == 200  # completion demo app has file upload off: silently dropped
     ok = chat(live_server, "gen-j", query="see", files=[remote]).json()
     assert "I received 1 image" in ok["answer"]
     stored = messages(live_server, "gen-j", ok["conversation_id"]).json()["data"][0]["message_files"]
     assert stored[0]["url"] == remote["url"] and stored[0]["belongs_to"] == "user"
-    bad = chat(live_server, "gen-j", files=[{"type": "image", "transfer_method": "local_file",
-                                             "upload_file_id": "nope"}])
+    bad = chat(
+        live_server,
+        "gen-j",
+        files=[{"type": "image", "transfer_method": "local_file", "upload_file_id": "nope"}],
+    )
     assert bad.status_code == 400 and bad.json()["message"] == "Invalid upload file id format"
     too_many = chat(live_server, "gen-j", files=[remote] * 4)
     assert too_many.status_code == 400 and "maximum limit 3" in too_many.json()["message"]

@@ -21,8 +21,10 @@ class Api:
         return httpx.post(self.base + path, json=body, headers=self.h, timeout=10)
 
     def chat(self, user: str, query: str, cid: str = "") -> dict[str, Any]:
-        resp = self.post("/chat-messages", {"query": query, "inputs": {}, "user": user, "conversation_id": cid,
-                                            "auto_generate_name": False})
+        resp = self.post(
+            "/chat-messages",
+            {"query": query, "inputs": {}, "user": user, "conversation_id": cid, "auto_generate_name": False},
+        )
         assert resp.status_code == 200, resp.text
         body: dict[str, Any] = resp.json()
         return body
@@ -66,9 +68,12 @@ def test_conversation_pagination_all_sort_orders(api: Api) -> None:
 
 @pytest.mark.parametrize(
     ("params", "status", "code"),
-    [({"limit": 0}, 400, "invalid_param"), ({"limit": 101}, 400, "invalid_param"),
-     ({"sort_by": "name"}, 400, "invalid_param"),
-     ({"last_id": "8d8d8d8d-1111-4222-8333-444455556666"}, 404, "not_found")],
+    [
+        ({"limit": 0}, 400, "invalid_param"),
+        ({"limit": 101}, 400, "invalid_param"),
+        ({"sort_by": "name"}, 400, "invalid_param"),
+        ({"last_id": "8d8d8d8d-1111-4222-8333-444455556666"}, 404, "not_found"),
+    ],
 )
 def test_conversation_list_rejections(api: Api, params: dict[str, Any], status: int, code: str) -> None:
     resp = api.get("/conversations", user="pager", **params)
@@ -83,7 +88,9 @@ def test_message_history_pages_backwards_chronologically(api: Api) -> None:
         collected: list[str] = []
         first_id = ""
         while True:
-            page = api.get("/messages", user="historian", conversation_id=cid, limit=limit, first_id=first_id).json()
+            page = api.get(
+                "/messages", user="historian", conversation_id=cid, limit=limit, first_id=first_id
+            ).json()
             queries = [m["query"] for m in page["data"]]
             assert queries == sorted(queries, key=lambda q: int(q[1:]))  # oldest first within a page
             collected = queries + collected
@@ -93,7 +100,9 @@ def test_message_history_pages_backwards_chronologically(api: Api) -> None:
         assert collected == [f"q{i}" for i in range(11)], limit
     empty = api.get("/messages", user="historian", conversation_id="").json()
     assert empty == {"limit": 20, "has_more": False, "data": []}
-    bad = api.get("/messages", user="historian", conversation_id=cid, first_id="8d8d8d8d-1111-4222-8333-444455556666")
+    bad = api.get(
+        "/messages", user="historian", conversation_id=cid, first_id="8d8d8d8d-1111-4222-8333-444455556666"
+    )
     assert bad.status_code == 404 and bad.json()["message"] == "First Message Not Exists."
 
 
@@ -109,29 +118,45 @@ def test_rename_delete_and_variables(api: Api) -> None:
     assert other.status_code == 404
     variables = api.get(f"/conversations/{cid}/variables", user="renamer")
     assert variables.json() == {"limit": 20, "has_more": False, "data": []}
-    put = httpx.put(f"{api.base}/conversations/{cid}/variables/8d8d8d8d-1111-4222-8333-444455556666",
-                    json={"value": 1, "user": "renamer"}, headers=api.h, timeout=10)
+    put = httpx.put(
+        f"{api.base}/conversations/{cid}/variables/8d8d8d8d-1111-4222-8333-444455556666",
+        json={"value": 1, "user": "renamer"},
+        headers=api.h,
+        timeout=10,
+    )
     assert put.status_code == 404 and put.json()["message"] == "Conversation Variable Not Exists."
-    foreign = httpx.request("DELETE", f"{api.base}/conversations/{cid}", json={"user": "intruder"},
-                            headers=api.h, timeout=10)
+    foreign = httpx.request(
+        "DELETE", f"{api.base}/conversations/{cid}", json={"user": "intruder"}, headers=api.h, timeout=10
+    )
     assert foreign.status_code == 404
-    deleted = httpx.request("DELETE", f"{api.base}/conversations/{cid}", json={"user": "renamer"},
-                            headers=api.h, timeout=10)
+    deleted = httpx.request(
+        "DELETE", f"{api.base}/conversations/{cid}", json={"user": "renamer"}, headers=api.h, timeout=10
+    )
     assert deleted.status_code == 204 and deleted.content == b""
-    again = httpx.request("DELETE", f"{api.base}/conversations/{cid}", json={"user": "renamer"},
-                          headers=api.h, timeout=10)
+    again = httpx.request(
+        "DELETE", f"{api.base}/conversations/{cid}", json={"user": "renamer"}, headers=api.h, timeout=10
+    )
     assert again.status_code == 404
     assert cid not in [c["id"] for c in api.get("/conversations", user="renamer").json()["data"]]
-    assert api.post("/chat-messages", {"query": "x", "inputs": {}, "user": "renamer",
-                                       "conversation_id": cid}).status_code == 404
+    assert (
+        api.post(
+            "/chat-messages", {"query": "x", "inputs": {}, "user": "renamer", "conversation_id": cid}
+        ).status_code
+        == 404
+    )
 
 
 def test_feedback_semantics_and_app_list(api: Api, live_server: Any) -> None:
     mid = api.chat("rater", "rate me")["id"]
     path = f"/messages/{mid}/feedbacks"
     none_yet = api.post(path, {"rating": None, "user": "rater"})
-    assert none_yet.status_code == 400 and none_yet.json()["message"] == "rating cannot be None when feedback not exists"
-    assert api.post(path, {"rating": "like", "content": "good", "user": "rater"}).json() == {"result": "success"}
+    assert (
+        none_yet.status_code == 400
+        and none_yet.json()["message"] == "rating cannot be None when feedback not exists"
+    )
+    assert api.post(path, {"rating": "like", "content": "good", "user": "rater"}).json() == {
+        "result": "success"
+    }
     assert api.post(path, {"rating": "dislike", "user": "rater"}).json() == {"result": "success"}
     listed = [f for f in api.get("/app/feedbacks", limit=101).json()["data"] if f["message_id"] == mid]
     assert len(listed) == 1 and listed[0]["rating"] == "dislike" and listed[0]["content"] is None
@@ -150,24 +175,41 @@ def test_feedback_semantics_and_app_list(api: Api, live_server: Any) -> None:
 def test_suggested_questions(api: Api, live_server: Any) -> None:
     mid = api.chat("curious", "whales and dolphins")["id"]
     resp = api.get(f"/messages/{mid}/suggested", user="curious")
-    assert resp.json() == {"result": "success", "data": [
-        "Can you tell me more about whales and dolphins?", "What is an example of whales and dolphins?",
-        "Why does whales and dolphins matter?"]}
+    assert resp.json() == {
+        "result": "success",
+        "data": [
+            "Can you tell me more about whales and dolphins?",
+            "What is an example of whales and dolphins?",
+            "Why does whales and dolphins matter?",
+        ],
+    }
     assert api.get(f"/messages/{mid}/suggested", user="stranger").status_code == 404
 
 
 def test_upload_preview_and_isolation(api: Api, live_server: Any) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
-    up = httpx.post(api.base + "/files/upload", files={"file": ("pic.png", png, "image/png")},
-                    data={"user": "uploader"}, headers=api.h, timeout=10)
+    up = httpx.post(
+        api.base + "/files/upload",
+        files={"file": ("pic.png", png, "image/png")},
+        data={"user": "uploader"},
+        headers=api.h,
+        timeout=10,
+    )
     assert up.status_code == 201, up.text
     info = up.json()
     assert info["name"] == "pic.png" and info["size"] == len(png) and info["extension"] == "png"
     fid = info["id"]
     fresh = api.get(f"/files/{fid}/preview")
     assert fresh.status_code == 404 and fresh.json()["code"] == "file_not_found"
-    api.post("/chat-messages", {"query": "see", "inputs": {}, "user": "uploader",
-                                "files": [{"type": "image", "transfer_method": "local_file", "upload_file_id": fid}]})
+    api.post(
+        "/chat-messages",
+        {
+            "query": "see",
+            "inputs": {},
+            "user": "uploader",
+            "files": [{"type": "image", "transfer_method": "local_file", "upload_file_id": fid}],
+        },
+    )
     shown = api.get(f"/files/{fid}/preview")
     assert shown.status_code == 200 and shown.content == png
     assert shown.headers["content-type"] == "image/png"
@@ -177,12 +219,23 @@ def test_upload_preview_and_isolation(api: Api, live_server: Any) -> None:
     other = Api(live_server, "completion").get(f"/files/{fid}/preview")
     assert other.status_code == 403 and other.json()["code"] == "file_access_denied"
     # user before file in the multipart body works too
-    swapped = httpx.post(api.base + "/files/upload", headers=api.h, timeout=10,
-                         files=[("user", (None, "uploader")), ("file", ("a.txt", b"hi", "text/plain"))])
+    swapped = httpx.post(
+        api.base + "/files/upload",
+        headers=api.h,
+        timeout=10,
+        files=[("user", (None, "uploader")), ("file", ("a.txt", b"hi", "text/plain"))],
+    )
     assert swapped.status_code == 201
-    bad_name = httpx.post(api.base + "/files/upload", files={"file": ("a|b.txt", b"x", "text/plain")},
-                          headers=api.h, timeout=10)
-    assert bad_name.status_code == 400 and bad_name.json()["message"] == "Filename contains invalid characters"
-    big = httpx.post(api.base + "/files/upload", files={"file": ("big.png", b"0" * (10 * 1024 * 1024 + 1), "image/png")},
-                     headers=api.h, timeout=30)
+    bad_name = httpx.post(
+        api.base + "/files/upload", files={"file": ("a|b.txt", b"x", "text/plain")}, headers=api.h, timeout=10
+    )
+    assert (
+        bad_name.status_code == 400 and bad_name.json()["message"] == "Filename contains invalid characters"
+    )
+    big = httpx.post(
+        api.base + "/files/upload",
+        files={"file": ("big.png", b"0" * (10 * 1024 * 1024 + 1), "image/png")},
+        headers=api.h,
+        timeout=30,
+    )
     assert big.status_code == 413 and big.json() == {"code": "file_too_large", "message": "", "status": 413}

@@ -12,11 +12,17 @@ from support.server import start_server
 
 
 def _stop(server: Any, mode: str, path: str, task_id: str, user: str) -> httpx.Response:
-    return httpx.post(f"{server.base_url}{path}/{task_id}/stop", json={"user": user},
-                      headers=headers(server.keys[mode]), timeout=10)
+    return httpx.post(
+        f"{server.base_url}{path}/{task_id}/stop",
+        json={"user": user},
+        headers=headers(server.keys[mode]),
+        timeout=10,
+    )
 
 
-def _stream_and_stop(server: Any, mode: str, path: str, body: dict[str, Any], stopper: str) -> tuple[Any, float]:
+def _stream_and_stop(
+    server: Any, mode: str, path: str, body: dict[str, Any], stopper: str
+) -> tuple[Any, float]:
     stopped_at: list[float] = []
 
     def on_event(event: dict[str, Any]) -> None:
@@ -35,8 +41,12 @@ def _stream_and_stop(server: Any, mode: str, path: str, body: dict[str, Any], st
 
 
 def test_chat_stop_mid_stream_persists_partial_answer(live_server: Any) -> None:
-    body = {"query": "long [[delay:0.05]] [[tokens:400]]", "inputs": {}, "user": "stopper",
-            "response_mode": "streaming"}
+    body = {
+        "query": "long [[delay:0.05]] [[tokens:400]]",
+        "inputs": {},
+        "user": "stopper",
+        "response_mode": "streaming",
+    }
     stream, elapsed = _stream_and_stop(live_server, "chat", "/chat-messages", body, "stopper")
     assert_valid_stream(stream, "chat")
     events = stream.data_events
@@ -46,15 +56,21 @@ def test_chat_stop_mid_stream_persists_partial_answer(live_server: Any) -> None:
     assert elapsed < 5
     end = events[-1]
     assert end["metadata"]["usage"]["completion_tokens"] == len(deltas)
-    data = httpx.get(live_server.base_url + "/messages",
-                     params={"user": "stopper", "conversation_id": end["conversation_id"]},
-                     headers=headers(live_server.keys["chat"]), timeout=10).json()["data"]
+    data = httpx.get(
+        live_server.base_url + "/messages",
+        params={"user": "stopper", "conversation_id": end["conversation_id"]},
+        headers=headers(live_server.keys["chat"]),
+        timeout=10,
+    ).json()["data"]
     assert data[0]["answer"] == stream.answer and data[0]["status"] == "normal"
 
 
 def test_completion_stop(live_server: Any) -> None:
-    body = {"inputs": {"query": "slow [[delay:0.05]] [[tokens:400]]"}, "user": "stopper2",
-            "response_mode": "streaming"}
+    body = {
+        "inputs": {"query": "slow [[delay:0.05]] [[tokens:400]]"},
+        "user": "stopper2",
+        "response_mode": "streaming",
+    }
     stream, elapsed = _stream_and_stop(live_server, "completion", "/completion-messages", body, "stopper2")
     assert_valid_stream(stream, "completion")
     assert stream.data_events[-1]["event"] == "message_end" and elapsed < 5
@@ -63,16 +79,24 @@ def test_completion_stop(live_server: Any) -> None:
 def test_stop_of_unknown_task_succeeds(live_server: Any) -> None:
     resp = _stop(live_server, "chat", "/chat-messages", "not-a-task", "anyone")
     assert resp.status_code == 200 and resp.json() == {"result": "success"}
-    missing_user = httpx.post(f"{live_server.base_url}/chat-messages/x/stop", json={},
-                              headers=headers(live_server.keys["chat"]), timeout=10)
+    missing_user = httpx.post(
+        f"{live_server.base_url}/chat-messages/x/stop",
+        json={},
+        headers=headers(live_server.keys["chat"]),
+        timeout=10,
+    )
     assert missing_user.status_code == 400 and missing_user.json()["code"] == "invalid_param"
 
 
 def test_pings_only_after_idle_interval(tmp_path: Path) -> None:
     server = start_server(tmp_path / "ping", env={"SSE_PING_INTERVAL": "0.3"})
     try:
-        body = {"query": "idle [[delay:0.8]] [[tokens:3]]", "inputs": {}, "user": "pinger",
-                "response_mode": "streaming"}
+        body = {
+            "query": "idle [[delay:0.8]] [[tokens:3]]",
+            "inputs": {},
+            "user": "pinger",
+            "response_mode": "streaming",
+        }
         stream = open_stream(server.base_url, server.keys["chat"], "/chat-messages", body, read_timeout=5)
         assert b"event: ping\n\n" in stream.raw
         assert_valid_stream(stream, "chat", ping_idle=0.3)
@@ -82,8 +106,9 @@ def test_pings_only_after_idle_interval(tmp_path: Path) -> None:
         for i, name in enumerate(names):
             if name == "ping" and i > 0:
                 assert stream.times[i] - stream.times[i - 1] >= 0.25
-        fast = open_stream(server.base_url, server.keys["chat"], "/chat-messages",
-                           {**body, "query": "fast"}, read_timeout=5)
+        fast = open_stream(
+            server.base_url, server.keys["chat"], "/chat-messages", {**body, "query": "fast"}, read_timeout=5
+        )
         assert all(e["event"] != "ping" for e in fast.events)
 
     finally:

@@ -29,7 +29,8 @@ async def test_reply_is_deterministic_and_derived_from_prompt() -> None:
     assert first == second
     assert "What is the tide?" in first and "You are a pirate." in first
     assert usage.completion_tokens == len(first.split())
-    assert usage.prompt_tokens == len(["You", "are", "a", "pirate."]) + len(["What", "is", "the", "tide?"]) + 6
+    system_words, query_words = 4, 4
+    assert usage.prompt_tokens == system_words + query_words + 6
 
 
 async def test_streams_one_token_per_word_and_ends_with_usage() -> None:

@@ -14,7 +14,11 @@ def test_node_sdk_chat_and_completion(live_server: Any) -> None:
     assert (NODE_DIR / "node_modules" / "dify-client").is_dir(), "run `npm ci` in tests/impl/sdk/node"
     proc = subprocess.run(
         ["node", "flow.mjs", live_server.base_url, live_server.keys["chat"], live_server.keys["completion"]],
-        cwd=NODE_DIR, capture_output=True, text=True, timeout=60, check=False,
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])

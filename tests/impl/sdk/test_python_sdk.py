@@ -22,8 +22,9 @@ def test_chat_flow_with_the_python_sdk(live_server: Any) -> None:
     cid = first["conversation_id"]
     assert "Hello from the SDK" in first["answer"]
 
-    streamed = chat.create_chat_message({}, "stream [[tokens:30]]", "sdk-py", response_mode="streaming",
-                                        conversation_id=cid)
+    streamed = chat.create_chat_message(
+        {}, "stream [[tokens:30]]", "sdk-py", response_mode="streaming", conversation_id=cid
+    )
     events = []
     for line in streamed.iter_lines(decode_unicode=True):  # the README's consumer loop
         if line.startswith("data: "):
