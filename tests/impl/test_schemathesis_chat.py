@@ -17,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CHAT_OPERATIONS = (
     "sendChatMessage", "stopChatMessageGeneration", "getSuggestedQuestions", "uploadChatFile",
-    "previewChatFile", "postChatMessageFeedback", "getChatAppFeedbacks", "getConversationsList", "getConversationHistory",
+    "previewChatFile", "postChatMessageFeedback", "getChatAppFeedbacks", "getConversationsList",
+    "getConversationHistory",
     "getConversationVariables", "renameConversation", "updateChatConversationVariable", "deleteConversation",
 )  # fmt: skip
 COMPLETION_OPERATIONS = (
