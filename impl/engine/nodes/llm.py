@@ -263,7 +263,8 @@ def _from_json(reply: str) -> dict[str, Any] | None:
 
 
 def _from_text(name: str, kind: str, options: list[str], text: str) -> Any:
-    pair = re.search(rf"\b{re.escape(name)}\s*[:=]\s*([^,;\n]+)", text, re.IGNORECASE)
+    stop = ";\n" if kind.startswith("array") else ",;\n"
+    pair = re.search(rf"\b{re.escape(name)}\s*[:=]\s*([^{stop}]+)", text, re.IGNORECASE)
     if pair:
         return pair.group(1).strip().rstrip(".")
     if kind == "number":
