@@ -55,10 +55,13 @@ async def with_keepalive(
     try:
         while True:
             try:
-                kind, item = await asyncio.wait_for(queue.get(), timeout=ping_interval)
-            except TimeoutError:
-                yield PING_FRAME
-                continue
+                kind, item = queue.get_nowait()  # fast path: no timer when output is flowing
+            except asyncio.QueueEmpty:
+                try:
+                    kind, item = await asyncio.wait_for(queue.get(), timeout=ping_interval)
+                except TimeoutError:
+                    yield PING_FRAME
+                    continue
             if kind == "end":
                 return
             if kind == "error":
