@@ -245,7 +245,14 @@ def _prompt(
     return tuple(messages)
 
 
-async def start(ctx: AppScope, app_config: HasAppConfig, user: str, params: GenerateParams) -> GenerationRun:
+# Drives a started run instead of `_run` (agent loop, annotation replies, moderation presets);
+# same arguments as `_run`.
+Runner = Callable[["GenerationRun", ChatModel, ModelRequest, TaskHandle, "str | None"], Awaitable[None]]
+
+
+async def start(
+    ctx: AppScope, app_config: HasAppConfig, user: str, params: GenerateParams, runner: Runner | None = None
+) -> GenerationRun:
     """Validate the request, create the rows, start the model; return the running generation."""
     config = load_config(app_config)
     query = params.query.replace("\x00", "")
@@ -355,8 +362,15 @@ async def start(ctx: AppScope, app_config: HasAppConfig, user: str, params: Gene
     )
     handle = _registry().register(task_id, owner)
     title_query = query if params.kind == "chat" and is_new and params.auto_generate_name else None
-    handle.runner = asyncio.create_task(_run(run, model, request, handle, title_query))
+    handle.runner = asyncio.create_task(_drive(runner or _run, run, model, request, handle, title_query))
     return run
+
+
+async def _drive(
+    runner: Runner, run: GenerationRun, model: ChatModel, request: ModelRequest, handle: TaskHandle,
+    title_query: str | None,
+) -> None:  # fmt: skip
+    await runner(run, model, request, handle, title_query)
 
 
 def _with_settings(config: ChatAppConfig) -> Any:
