@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,24 @@ def test_pings_only_after_idle_interval(tmp_path: Path) -> None:
 
     finally:
         server.stop()
+
+
+def test_client_disconnect_does_not_lose_the_message(live_server: Any) -> None:
+    body = {"query": "leave early [[delay:0.01]] [[tokens:80]]", "inputs": {}, "user": "leaver",
+            "response_mode": "streaming"}  # fmt: skip
+    with (
+        httpx.Client(timeout=httpx.Timeout(10.0)) as client,
+        client.stream("POST", live_server.base_url + "/chat-messages", json=body,
+                      headers=headers(live_server.keys["chat"])) as resp,
+    ):  # fmt: skip
+        first = next(resp.iter_lines())
+    cid = json.loads(first[6:])["conversation_id"]
+    deadline = time.monotonic() + 10
+    while True:
+        data = httpx.get(live_server.base_url + "/messages", params={"user": "leaver", "conversation_id": cid},
+                         headers=headers(live_server.keys["chat"]), timeout=10).json()["data"]  # fmt: skip
+        if data and data[0]["answer_tokens"] == 80:
+            break
+        assert time.monotonic() < deadline, data
+        time.sleep(0.1)
+    assert len(data[0]["answer"].split()) == 80 and data[0]["status"] == "normal"
