@@ -128,7 +128,8 @@ def test_client_disconnect_does_not_lose_the_message(live_server: Any) -> None:
     cid = json.loads(first[6:])["conversation_id"]
     deadline = time.monotonic() + 10
     while True:
-        data = httpx.get(live_server.base_url + "/messages", params={"user": "leaver", "conversation_id": cid},
+        params = {"user": "leaver", "conversation_id": cid}
+        data = httpx.get(live_server.base_url + "/messages", params=params,
                          headers=headers(live_server.keys["chat"]), timeout=10).json()["data"]  # fmt: skip
         if data and data[0]["answer_tokens"] == 80:
             break
