@@ -12,6 +12,7 @@ from impl.handlers.conversations import query_int
 from impl.routing import operation
 from impl.services import annotation_reply
 from impl.services import annotations as annotation_store
+from impl.services import chat_features as _chat_features  # noqa: F401  (registers the chat starter)
 
 
 @operation("getAnnotationList")

@@ -1,0 +1,211 @@
+"""Chat features around the model: annotation replies, keyword moderation, TTS autoplay.
+
+`start_chat` is the starter of chat apps (registered with `generation.register_mode`), and the
+agent-chat starter uses the same pieces:
+
+* before the model: a query (or input) with a sensitive keyword is answered with the preset
+  (input moderation); otherwise a query matching an annotation is answered with the annotation
+  (`metadata.annotation_reply`, hit recorded).  Both stream `message` then `message_end`.
+* after the model: `finish` replaces a flagged answer (`message_replace`, output moderation)
+  and, with TTS autoplay on, sends the answer's speech as `tts_message` chunks and
+  `tts_message_end`, all before the terminal `message_end` (DEVIATIONS D5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from impl import runtime
+from impl.db.models import Message
+from impl.providers import ChatModel, ModelRequest, Usage
+from impl.services import annotation_reply, generation, moderation, tts
+from impl.services.generation import GenerateParams, GenerationRun, Outcome, Runner, usage_json
+from impl.services.scope import AppScope
+from impl.services.suggestions import generate_title
+from impl.tasks import TaskHandle
+
+log = logging.getLogger("impl.chat_features")
+TTS_CHUNK = 12 * 1024
+TITLE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Features:
+    moderation: moderation.KeywordModeration
+    tts: tts.TtsConfig
+
+    @property
+    def after_answer(self) -> bool:
+        return self.moderation.outputs_enabled or (self.tts.enabled and self.tts.autoplay)
+
+
+@dataclass(frozen=True)
+class DirectAnswer:
+    answer: str
+    metadata: dict[str, Any]
+    query: str = ""
+    hit: annotation_reply.Hit | None = None
+
+
+def features_of(ctx: AppScope) -> Features:
+    return Features(moderation.keyword_moderation(ctx.features), tts.tts_config(ctx.features))
+
+
+async def direct_answer(ctx: AppScope, params: GenerateParams, features: Features) -> DirectAnswer | None:
+    """The answer given without the model (moderation preset, then annotation), if any."""
+    query = params.query.replace("\x00", "")
+    preset = moderation.check_inputs(features.moderation, query, params.inputs)
+    if preset is not None:
+        return DirectAnswer(preset, {}, query)
+    if params.conversation_id is None and not query.strip():
+        return None
+    hit = await annotation_reply.match(ctx, query)
+    if hit is not None:
+        return DirectAnswer(hit.answer, {"annotation_reply": hit.metadata()}, query, hit)
+    return None
+
+
+def _event(run: GenerationRun, name: str, **fields: Any) -> dict[str, Any]:
+    event = run.envelope(name)
+    event.pop("id", None)
+    event.update(fields)
+    return event
+
+
+async def finish(run: GenerationRun, answer: str, features: Features) -> str:
+    """Output moderation and TTS autoplay; returns the answer to keep."""
+    replaced = moderation.check_output(features.moderation, answer)
+    if replaced is not None:
+        run.queue.put_nowait(_event(run, "message_replace", answer=replaced, reason="output_moderation"))
+        answer = replaced
+    if features.tts.enabled and features.tts.autoplay:
+        if answer.strip():
+            try:
+                audio, _media = await tts.synthesize(answer, None, features.tts)
+            except Exception as exc:  # speech is a bonus: the answer still ends normally
+                log.warning("TTS autoplay failed for task %s: %s", run.task_id, exc)
+                audio = b""
+            for start in range(0, len(audio), TTS_CHUNK):
+                chunk = base64.b64encode(audio[start : start + TTS_CHUNK]).decode("ascii")
+                run.queue.put_nowait(_event(run, "tts_message", audio=chunk))
+        run.queue.put_nowait(_event(run, "tts_message_end", audio=""))
+    return answer
+
+
+async def store_answer(message_id: str, answer: str) -> None:
+    async with runtime.current().database.transaction() as session:
+        row = await session.get(Message, message_id)
+        if row is not None:
+            row.answer = answer
+
+
+async def title_for(model: ChatModel, title_query: str | None) -> str | None:
+    if not title_query:
+        return None
+    with contextlib.suppress(Exception):
+        return await asyncio.wait_for(generate_title(model, title_query), TITLE_TIMEOUT)
+    return None
+
+
+def direct_runner(ctx: AppScope, direct: DirectAnswer, features: Features) -> Runner:
+    """Stream a ready answer as one `message`, then `message_end`, without calling the model."""
+
+    async def run_direct(
+        run: GenerationRun,
+        model: ChatModel,
+        _request: ModelRequest,
+        handle: TaskHandle,
+        title_query: str | None,
+    ) -> None:
+        started = time.monotonic()
+        answer = direct.answer
+        metadata: dict[str, Any] = {}
+        error: Exception | None = None
+        try:
+            run.queue.put_nowait(_event(run, "message", id=run.message_id, answer=answer))
+            tts_only = Features(moderation.KeywordModeration(), features.tts)
+            answer = await finish(run, answer, tts_only)
+            latency = time.monotonic() - started
+            metadata = {
+                "usage": usage_json(Usage(0, 0), latency, None, None),
+                "retriever_resources": [],
+                **direct.metadata,
+            }
+            title = await title_for(model, title_query)
+            await generation._persist(run, answer, Usage(0, 0), latency, None, metadata, title)
+            if direct.hit is not None:
+                await annotation_reply.record_hit(ctx, direct.hit, run.message_id, direct.query)
+        except Exception as exc:
+            log.exception("direct answer of task %s failed", run.task_id)
+            error = exc
+        finally:
+            if error is None:
+                end = run.envelope("message_end")
+                end.update({"metadata": metadata, "files": None})
+            else:
+                end = _event(run, "error", code="internal_server_error", message=str(error), status=500)
+            run.queue.put_nowait(end)
+            generation._registry().unregister(run.task_id)
+            if not run.outcome.done():
+                run.outcome.set_result(Outcome(answer=answer, metadata=metadata))
+        del handle
+
+    return run_direct
+
+
+def finishing_runner(features: Features) -> Runner:
+    """The default model run, with `finish` applied before its terminal `message_end`."""
+
+    async def run_and_finish(
+        run: GenerationRun,
+        model: ChatModel,
+        request: ModelRequest,
+        handle: TaskHandle,
+        title_query: str | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        inner = dataclasses.replace(run, queue=asyncio.Queue(), outcome=loop.create_future())
+        task = asyncio.create_task(generation._run(inner, model, request, handle, title_query))
+        try:
+            while True:
+                event = await inner.queue.get()
+                name = event.get("event")
+                if name == "message_end":
+                    outcome = await asyncio.shield(inner.outcome)
+                    answer = await finish(run, outcome.answer, features)
+                    if answer != outcome.answer:
+                        await store_answer(run.message_id, answer)
+                    run.queue.put_nowait(event)
+                    run.outcome.set_result(dataclasses.replace(outcome, answer=answer))
+                    break
+                run.queue.put_nowait(event)
+                if name == "error":
+                    run.outcome.set_result(await asyncio.shield(inner.outcome))
+                    break
+        finally:
+            await task
+            if not run.outcome.done():
+                run.outcome.set_result(await inner.outcome)
+
+    return run_and_finish
+
+
+async def start_chat(ctx: AppScope, user: str, params: GenerateParams) -> GenerationRun:
+    features = features_of(ctx)
+    direct = await direct_answer(ctx, params, features)
+    runner: Runner | None = None
+    if direct is not None:
+        runner = direct_runner(ctx, direct, features)
+    elif features.after_answer:
+        runner = finishing_runner(features)
+    return await generation.start(ctx, ctx, user, params, runner=runner)
+
+
+generation.register_mode("chat", start_chat)
