@@ -72,7 +72,14 @@ class RunConfig:
         return 6 if self.profile == "core" else 40
 
     def selected(self, check_id: str, operation: str, mode: str) -> bool:
-        names = (check_id, operation, mode, f"{mode}:{operation}")
+        names = (
+            check_id,
+            operation,
+            mode,
+            f"{mode}:{operation}",
+            f"{check_id}@{operation}",
+            f"{check_id}@{mode}:{operation}",
+        )
 
         def hit(patterns: list[str]) -> bool:
             return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names)

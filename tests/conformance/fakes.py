@@ -317,7 +317,14 @@ def serve(app: Any) -> Iterator[str]:
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="error", lifespan="off", timeout_graceful_shutdown=1
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="error",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            loop="asyncio",
+            http="h11",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
