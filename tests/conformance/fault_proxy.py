@@ -127,9 +127,9 @@ class FaultProxy:
         await client.aclose()
         status = upstream.status_code
         data = _json(content)
-        if api in ("/chat-messages",) and isinstance(data, dict) and isinstance(json_body, dict):
-            if data.get("conversation_id") and json_body.get("user"):
-                self.owners.setdefault(str(data["conversation_id"]), str(json_body["user"]))
+        learn = api == "/chat-messages" and isinstance(data, dict) and isinstance(json_body, dict)
+        if learn and data.get("conversation_id") and json_body.get("user"):
+            self.owners.setdefault(str(data["conversation_id"]), str(json_body["user"]))
         if f == "ok-on-bad-key" and status == 401:
             return JSONResponse({"result": "success"})
         if f == "500-on-bad-input" and status == 400:
