@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_openai import API_KEY, REPLY, running_fake_openai
+from support.fake_openai import API_KEY, REPLY, running_fake_openai
 
 from impl.providers import (
     CompletionRequestError,

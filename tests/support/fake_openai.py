@@ -1,4 +1,4 @@
-"""A small OpenAI-style `/chat/completions` server for provider tests, run under uvicorn in a thread.
+"""A small OpenAI-style `/chat/completions` server for provider and app tests, run under uvicorn in a thread.
 
 The model name picks the behaviour: `ok`, `unauthorized`, `rate-limited`, `quota`, `broken`
 (HTTP 500), `cut` (the stream stops mid-way without `[DONE]`), `missing` (404), `garbage`.
