@@ -10,6 +10,7 @@ from connexion.lifecycle import ConnexionResponse
 from impl.handlers._common import app_context, json_response
 from impl.handlers.conversations import query_int
 from impl.routing import operation
+from impl.services import agent as _agent  # noqa: F401  (registers the agent-chat starter)
 from impl.services import annotation_reply
 from impl.services import annotations as annotation_store
 from impl.services import chat_features as _chat_features  # noqa: F401  (registers the chat starter)

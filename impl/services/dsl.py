@@ -15,7 +15,7 @@ MODES = ("chat", "agent-chat", "advanced-chat", "workflow", "completion")
 MODEL_CONFIG_MODES = ("chat", "agent-chat", "completion")
 WORKFLOW_MODES = ("advanced-chat", "workflow")
 # Modes whose runtime this server implements; the others are refused at import.
-RUNNABLE_MODES: frozenset[str] = frozenset({"chat", "completion", "workflow", "advanced-chat"})
+RUNNABLE_MODES: frozenset[str] = frozenset({"chat", "agent-chat", "completion", "workflow", "advanced-chat"})
 PROVIDERS = ("builtin", "openai-compatible")
 # Provider spellings that mean one of PROVIDERS (Dify exports `langgenius/openai/openai`).
 PROVIDER_ALIASES = {"openai_api_compatible": "openai-compatible", "openai": "openai-compatible"}

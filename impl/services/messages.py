@@ -12,6 +12,7 @@ from impl import runtime
 from impl.db.models import Message, MessageFeedback, MessageFile, UploadFile, to_unix
 from impl.errors import bad_request, invalid_param, not_found
 from impl.providers import build_model
+from impl.services.agent import thoughts_for
 from impl.services.appconfig import HasAppConfig, load_config
 from impl.services.conversations import visible_conversation
 from impl.services.files import message_file_json
@@ -117,11 +118,11 @@ async def list_messages(
         ids = [r.id for r in page]
         files = await _files(session, ids)
         ratings = await _feedbacks(session, ids)
-    return {
-        "limit": limit,
-        "has_more": has_more,
-        "data": [message_json(r, files.get(r.id, []), ratings.get(r.id)) for r in page],
-    }
+        thoughts = await thoughts_for(session, ids)
+    data = [message_json(r, files.get(r.id, []), ratings.get(r.id)) for r in page]
+    for item in data:
+        item["agent_thoughts"] = thoughts.get(item["id"], [])
+    return {"limit": limit, "has_more": has_more, "data": data}
 
 
 async def owned_message(session: AsyncSession, ctx: AppScope, end_user_id: str, message_id: str) -> Message:
