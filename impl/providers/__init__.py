@@ -59,6 +59,8 @@ def build_model(config: ModelConfig) -> ChatModel:
     if provider in OPENAI_COMPATIBLE:
         base_url = config.base_url or os.environ.get("OPENAI_API_BASE") or "https://api.openai.com/v1"
         api_key = config.api_key or os.environ.get("OPENAI_API_KEY")
+        if not api_key:  # a configuration problem: reported before any stream opens
+            raise ProviderNotInitializeError("No API key is configured for the OpenAI-compatible provider.")
         return OpenAICompatibleModel(
             config.name,
             base_url,

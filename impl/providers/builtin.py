@@ -130,7 +130,7 @@ class BuiltinModel:
         if system:
             words = system.split()
             shown = " ".join(words[:12]) + (" …" if len(words) > 12 else "")
-            parts.append(f"My instructions say: {shown}.")
+            parts.append(f"My instructions say: {shown.rstrip('.')}.")
         if turns:
             parts.append(f"We have exchanged {turns} earlier message{'s' if turns != 1 else ''}.")
         images = sum(len(m.images) for m in messages)

@@ -11,9 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from impl import runtime
 from impl.db.models import Conversation, Message, to_unix, utcnow
 from impl.errors import invalid_param, not_found
-from impl.providers import build_model
 from impl.services.appconfig import HasAppConfig, load_config
-from impl.services.scope import AppScope, end_user_for
+from impl.services.scope import AppScope, end_user_for, model_for
 from impl.services.suggestions import generate_title
 
 SORT_FIELDS = {"created_at": Conversation.created_at, "updated_at": Conversation.updated_at}
@@ -109,7 +108,7 @@ async def rename(
             )
             if first is None:
                 raise invalid_param("The conversation has no message to generate a name from.")
-            title = await generate_title(build_model(load_config(app_config).model), first)
+            title = await generate_title(model_for(load_config(app_config).model), first)
             if title:
                 row.name = title
         else:

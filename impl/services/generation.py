@@ -32,13 +32,12 @@ from impl.providers import (
     ProviderError,
     TextDelta,
     Usage,
-    build_model,
 )
 from impl.providers.builtin import count_tokens
 from impl.services.appconfig import ChatAppConfig, HasAppConfig, load_config
 from impl.services.files import RequestFile, image_inputs, resolve_request_files
 from impl.services.inputs import render_template, validate_inputs
-from impl.services.scope import AppScope, end_user_for
+from impl.services.scope import AppScope, end_user_for, model_for
 from impl.services.suggestions import generate_title
 from impl.tasks import TaskHandle, TaskRegistry
 
@@ -258,7 +257,7 @@ async def start(
     query = params.query.replace("\x00", "")
     if params.kind == "chat" and not query:
         raise invalid_param("query is required")
-    model = build_model(_with_settings(config))  # provider misconfiguration: a plain 400 before streaming
+    model = model_for(config.model)  # provider misconfiguration: a plain 400 before streaming
     rt = runtime.current()
     task_id = str(uuid.uuid4())
     end_user = await end_user_for(ctx, user)
@@ -371,16 +370,6 @@ async def _drive(
     title_query: str | None,
 ) -> None:  # fmt: skip
     await runner(run, model, request, handle, title_query)
-
-
-def _with_settings(config: ChatAppConfig) -> Any:
-    settings = runtime.current().settings
-    model = config.model
-    if model.base_url is None and settings.openai_api_base:
-        model = type(model)(**{**model.__dict__, "base_url": settings.openai_api_base})
-    if model.api_key is None and settings.openai_api_key:
-        model = type(model)(**{**model.__dict__, "api_key": settings.openai_api_key})
-    return model
 
 
 def _images(model: ChatModel, files: list[RequestFile]) -> tuple[Any, ...]:

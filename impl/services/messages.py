@@ -11,12 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from impl import runtime
 from impl.db.models import Message, MessageFeedback, MessageFile, UploadFile, to_unix
 from impl.errors import bad_request, invalid_param, not_found
-from impl.providers import build_model
 from impl.services.agent import thoughts_for
 from impl.services.appconfig import HasAppConfig, load_config
 from impl.services.conversations import visible_conversation
 from impl.services.files import message_file_json
-from impl.services.scope import AppScope, end_user_for
+from impl.services.scope import AppScope, end_user_for, model_for
 from impl.services.suggestions import suggest_questions
 
 MESSAGE_NOT_EXISTS = "Message Not Exists."
@@ -155,5 +154,5 @@ async def suggested(ctx: AppScope, app_config: HasAppConfig, user: str, message_
             )
         ).all()
     history = [(r.query, r.answer) for r in reversed(rows)]
-    questions = await suggest_questions(build_model(config.model), history)
+    questions = await suggest_questions(model_for(config.model), history)
     return {"result": "success", "data": questions}

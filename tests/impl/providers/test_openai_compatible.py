@@ -131,3 +131,9 @@ async def test_build_model_from_dsl_config(fake: tuple[str, list[dict[str, Any]]
     assert text == "".join(REPLY) and usage.total_tokens == 11 + len(REPLY)
     with pytest.raises(ProviderNotInitializeError):
         build_model(ModelConfig(provider="anthropic", name="x"))
+
+
+def test_build_model_without_key_fails_before_streaming(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ProviderNotInitializeError):
+        build_model(ModelConfig(provider="openai-compatible", name="x", base_url="http://127.0.0.1:9/v1"))
