@@ -54,7 +54,7 @@ def meta(app: AppContext) -> dict[str, Any]:
         if isinstance(tool, dict) and tool.get("enabled", True):
             name = tool.get("tool_name") or tool.get("provider_id")
             if name:
-                icons[str(name)] = {"background": "#252525", "content": "\ud83d\udd27"}
+                icons[str(name)] = {"background": "#252525", "content": "\U0001f527"}
     return {"tool_icons": icons}
 
 
