@@ -1,0 +1,92 @@
+"""Chat apps with keyword moderation and TTS autoplay (chat grammar, blocking bodies, storage)."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from typing import Any
+
+from extras_apps import check_stream, client, dsl, install, stream_events
+from support.server import LiveServer
+
+SENSITIVE = {
+    "enabled": True,
+    "type": "keywords",
+    "config": {  # Dify's own export spelling
+        "keywords": "forbidden\nbuiltin model",
+        "inputs_config": {"enabled": True, "preset_response": "Let's talk about something else."},
+        "outputs_config": {"enabled": True, "preset_response": "[answer withheld]"},
+    },
+}
+
+
+def _body(query: str, **extra: Any) -> dict[str, Any]:
+    return {"inputs": {}, "query": query, "user": "feature-user", **extra}
+
+
+def test_output_moderation_replaces_the_answer(live_server: LiveServer) -> None:
+    with client(
+        live_server, install(live_server, dsl("chat.yml", sensitive_word_avoidance=SENSITIVE))
+    ) as http:
+        events = stream_events(http, _body("hello"))  # every builtin answer names the builtin model
+        check_stream("chat", events)
+        names = [e["event"] for e in events]
+        assert names[-2:] == ["message_replace", "message_end"] and "message" in names
+        assert events[-2]["answer"] == "[answer withheld]" and events[-2]["reason"] == "output_moderation"
+        blocking = http.post("/chat-messages", json=_body("hello", response_mode="blocking")).json()
+        assert blocking["answer"] == "[answer withheld]"
+        stored = http.get(
+            "/messages", params={"conversation_id": blocking["conversation_id"], "user": "feature-user"}
+        ).json()["data"][0]
+        assert stored["answer"] == "[answer withheld]"
+
+
+def test_input_moderation_answers_with_the_preset(live_server: LiveServer) -> None:
+    with client(
+        live_server, install(live_server, dsl("chat.yml", sensitive_word_avoidance=SENSITIVE))
+    ) as http:
+        blocking = http.post(
+            "/chat-messages", json=_body("Tell me FORBIDDEN things", response_mode="blocking")
+        )
+        assert blocking.status_code == 200
+        assert blocking.json()["answer"] == "Let's talk about something else."
+        assert "annotation_reply" not in blocking.json()["metadata"]
+        flagged_input = http.post(
+            "/chat-messages", json=_body("hi", inputs={"name": "forbidden name"}, response_mode="blocking")
+        )
+        assert flagged_input.json()["answer"] == "Let's talk about something else."
+        events = stream_events(http, _body("forbidden"))
+        check_stream("chat", events)
+        assert [e["event"] for e in events] == ["message", "message_end"]
+
+
+def test_moderation_off_leaves_answers_alone(live_server: LiveServer) -> None:
+    off = {**SENSITIVE, "enabled": False}
+    with client(live_server, install(live_server, dsl("chat.yml", sensitive_word_avoidance=off))) as http:
+        answer = http.post("/chat-messages", json=_body("forbidden", response_mode="blocking")).json()[
+            "answer"
+        ]
+        assert "builtin model" in answer
+
+
+def test_tts_autoplay_in_chat_streams(live_server: LiveServer) -> None:
+    tts = {"enabled": True, "autoPlay": "enabled", "voice": "en-us", "language": "en-US"}
+    with client(live_server, install(live_server, dsl("chat.yml", text_to_speech=tts))) as http:
+        events = stream_events(http, _body("read this aloud"))
+        check_stream("chat", events)
+        names = [e["event"] for e in events]
+        assert names[-2:] == ["tts_message_end", "message_end"]
+        first_tts = names.index("tts_message")
+        assert all(n == "tts_message" for n in names[first_tts:-2])
+        audio = b"".join(base64.b64decode(e["audio"]) for e in events if e["event"] == "tts_message")
+        if shutil.which("lame"):
+            assert audio[:3] == b"ID3" or audio[:1] == b"\xff"
+        else:
+            assert audio[:4] == b"RIFF"
+        assert len(audio) > 1000
+        # Without autoplay the stream has no speech.
+    with client(
+        live_server, install(live_server, dsl("chat.yml", text_to_speech={**tts, "autoPlay": "disabled"}))
+    ) as http:
+        plain = stream_events(http, _body("read this aloud"))
+        assert not any(e["event"].startswith("tts_") for e in plain)
