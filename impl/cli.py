@@ -91,6 +91,23 @@ async def seed_demo(db: Database, data_dir: Path) -> dict[str, str]:
 # ---- commands --------------------------------------------------------------------------------
 
 
+def _graceful_server_class() -> type[Any]:
+    import uvicorn
+
+    from impl import runtime
+
+    class GracefulServer(uvicorn.Server):
+        """Ends running generations (each stream closes with its terminal event) before uvicorn
+        starts waiting for open connections; otherwise open streams would hold the shutdown for
+        the whole grace period and then be cut."""
+
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            await runtime.current().tasks.shutdown()
+            await super().shutdown(sockets)
+
+    return GracefulServer
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -107,6 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _out(f"  {mode}: {token}")
         _out(f"  (keys also in {settings.data_dir / 'demo-keys.json'})")
     app = create_app(settings)
+    _GracefulServer = _graceful_server_class()
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -118,7 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = _GracefulServer(config)
     server.run()
     return 0 if server.started else 1
 
