@@ -28,6 +28,12 @@ MODE_MISMATCH_MESSAGE = "Please check if your app mode matches the right API rou
 APP_UNAVAILABLE_MESSAGE = "App unavailable, please check your app configurations."
 INVALID_JSON_MESSAGE = "Invalid JSON payload received or JSON payload is empty."
 INTERNAL_MESSAGE = "The server encountered an internal error and could not complete your request."
+# The spec requires the `file` part of the two multipart operations; when it is missing, Dify
+# answers with an operation-specific code rather than a generic validation error (DEVIATIONS D7).
+MISSING_FILE_ERRORS = {
+    "/files/upload": ("no_file_uploaded", "Please upload your file."),
+    "/audio-to-text": ("no_audio_uploaded", "Please upload your audio."),
+}
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 # Dify's wording of the three ways a bearer header can fail.
@@ -166,8 +172,14 @@ def _problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
             "RequestBody is required",
         ):
             return envelope_response("bad_request", INVALID_JSON_MESSAGE, 400)
-        if detail == "'file' is a required property" and request.url.path.endswith("/audio-to-text"):
-            return envelope_response("no_audio_uploaded", "Please upload your audio.", 400)  # D7
+        several_files = (detail or "").endswith("is not of type 'string' - 'file'")
+        if several_files and request.url.path.endswith("/files/upload"):
+            # Several `file` parts arrive as a list; Dify allows one file per request.
+            return envelope_response("too_many_files", "Only one file is allowed.", 400)
+        if detail == "'file' is a required property":
+            for suffix, (code, message) in MISSING_FILE_ERRORS.items():
+                if request.url.path.endswith(suffix):
+                    return envelope_response(code, message, 400)
         return envelope_response("invalid_param", first_line(detail or exc.title), 400, headers)
     if status >= 500:
         log.error("problem %s: %s", status, detail or exc.title)
