@@ -209,11 +209,10 @@ class Hooks:
             "total_tokens": runner.total_tokens,
             "total_steps": runner.index,
         }
-        live.log.append(live.wrap("workflow_paused", paused))
-        await _save(live, runner, status="paused")
+        event = live.wrap("workflow_paused", paused)
+        await _save(live, runner, status="paused", extra=[event])
         live.paused = True
-        live.log.pop()
-        live.emit("workflow_paused", paused)
+        live.publish(event)
         if not live.result.done():
             live.result.set_result(_result_data(live, runner, "paused", None, {}))
         try:
@@ -289,7 +288,7 @@ async def _set_status(run_id: str, status: str) -> None:
 
 async def _save(
     live: LiveRun, runner: WorkflowRunner, *, status: str, outcome: RunOutcome | None = None,
-    finished_at: datetime | None = None,
+    finished_at: datetime | None = None, extra: list[dict[str, Any]] | None = None,
 ) -> None:  # fmt: skip
     """Write the run row (and, at the end, its node executions)."""
     async with runtime.current().database.transaction() as session:
@@ -297,7 +296,7 @@ async def _save(
         if row is None:
             return
         row.status = status
-        row.event_log = list(live.log)
+        row.event_log = [*live.log, *(extra or [])]
         row.total_tokens = runner.total_tokens
         row.total_steps = runner.index
         row.exceptions_count = runner.exceptions_count
@@ -387,11 +386,13 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
                 final.extend(await ctx.finish_chat(live, outcome))
             except Exception:
                 log.exception("could not finish the chat message of run %s", ctx.run_id)
-        live.log.extend(final)
         try:
-            await _save(live, runner, status=outcome.status, outcome=outcome, finished_at=finished_at)
+            await _save(
+                live, runner, status=outcome.status, outcome=outcome, finished_at=finished_at, extra=final
+            )
         except Exception:
             log.exception("could not persist workflow run %s", ctx.run_id)
+        live.log.extend(final)
         live.finished = True
         live.changed.set()
         if not live.result.done():

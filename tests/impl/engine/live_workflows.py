@@ -15,7 +15,13 @@ import httpx
 import yaml
 from support.server import LiveServer, start_server
 
-from conformance.grammar import EventValidator, check_sequence, endings_matched, load_events_document, load_grammar
+from conformance.grammar import (
+    EventValidator,
+    check_sequence,
+    endings_matched,
+    load_events_document,
+    load_grammar,
+)
 from impl.db.engine import Database
 from impl.services import apps, keys
 
