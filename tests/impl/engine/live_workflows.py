@@ -105,9 +105,15 @@ def read_sse(resp: httpx.Response, on_event: Any = None) -> list[dict[str, Any]]
 
 
 def stream(
-    server: LiveServer, key: str, path: str, body: dict[str, Any], *, method: str = "POST", on_event: Any = None,
+    server: LiveServer,
+    key: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    method: str = "POST",
+    on_event: Any = None,
     params: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """Call a streaming endpoint; every read is bounded."""
     timeout = httpx.Timeout(10.0, read=TIMEOUT)
     with (

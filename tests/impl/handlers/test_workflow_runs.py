@@ -20,7 +20,7 @@ from support.server import LiveServer
 from impl.providers import BuiltinModel, ModelRequest, PromptMessage, collect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-import live_workflows as lw  # noqa: E402
+import live_workflows as lw
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def keys(server: LiveServer) -> dict[str, str]:
 
 
 class _Echo(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode()
         reply = json.dumps(
