@@ -90,6 +90,7 @@ def chat_turn(
     query: str = "Hello",
     conversation_id: str | None = None,
     streams: Streams | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """One generation call; returns {conversation_id, message_id, answer, exchange} or None on failure."""
     api = ctx.apis[mode]
@@ -97,6 +98,8 @@ def chat_turn(
     if mode == "agent-chat":
         streams = streams or Streams(ctx)
         body = generation_body(ctx, mode, user, streaming=True, query=query, conversation_id=conversation_id)
+        if files is not None:
+            body["files"] = files
         cap = streams.open(mode, op_id, api.build("POST", generation_path(ctx, op_id), json_body=body))
         end = next((p for p in cap.payloads() if p.get("event") == "message_end"), None)
         if cap.status != 200 or end is None:
@@ -108,6 +111,8 @@ def chat_turn(
             "exchange": cap.exchange,
         }
     body = generation_body(ctx, mode, user, streaming=False, query=query, conversation_id=conversation_id)
+    if files is not None:
+        body["files"] = files
     reply = api.call("POST", generation_path(ctx, op_id), json_body=body)
     data = reply.json if isinstance(reply.json, dict) else {}
     if reply.status != 200:

@@ -346,14 +346,11 @@ def _files(ctx: Context, mode: str) -> None:
     if up.status != 201 or not fid:
         ctx.record_many(c, mode, ops, Outcome.FAIL, f"upload answered {up.status}", up.exchange)
         return
-    op_id = generation_op(mode)
-    body = generation_body(ctx, mode, user, streaming=False, query="What is in the file?")
-    body["files"] = [{"type": kind, "transfer_method": "local_file", "upload_file_id": fid}]
-    r = api.call("POST", generation_path(ctx, op_id), json_body=body)
-    if r.status != 200:
-        ctx.record_many(
-            c, mode, ops, Outcome.FAIL, f"a message carrying the file answered {r.status}", r.exchange
-        )
+    files = [{"type": kind, "transfer_method": "local_file", "upload_file_id": fid}]
+    turn = chat_turn(ctx, mode, user, query="What is in the file?", files=files)
+    if not turn or "error" in turn:
+        ex = turn["exchange"] if turn else None
+        ctx.record_many(c, mode, ops, Outcome.FAIL, "a message carrying the file did not succeed", ex)
         return
     ctx.record(c, mode, ops[0], Outcome.PASS, "uploaded (201) and accepted in a message")
     p = api.call("GET", f"/files/{fid}/preview", params={"user": user})
@@ -474,7 +471,13 @@ def _stop(ctx: Context, mode: str, stop_op: str) -> None:
                 r.exchange,
             )
             return
-    ctx.record(c, mode, stop_op, Outcome.PASS, f"terminal event {lag:.2f}s after stop; partial answer kept")
+    ctx.record(
+        c,
+        mode,
+        stop_op,
+        Outcome.PASS,
+        f"terminal event {lag:.2f}s after stop" + ("; partial answer kept" if mode in CHAT_MODES else ""),
+    )
 
 
 def _workflow_run(ctx: Context, mode: str) -> None:
