@@ -80,7 +80,7 @@ def espeak_voices() -> frozenset[str]:
     for line in out.splitlines()[1:]:
         parts = line.split()
         if len(parts) >= 4:
-            names.update({parts[1].lower(), parts[3].lower()})
+            names.update({parts[1].lower(), parts[3].lower(), parts[1].lower().split("-")[0]})
     return frozenset(names)
 
 
