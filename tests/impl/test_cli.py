@@ -98,15 +98,16 @@ def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
     return code, out, err
 
 
-@pytest.mark.parametrize("mode", ["agent-chat", "advanced-chat", "workflow"])
-def test_import_refuses_modes_without_runtime(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
+def test_import_refuses_graphs_the_engine_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _main(
-        capsys, "apps", "import", str(EXAMPLES / f"{mode}.yml"), "--data-dir", str(tmp_path)
-    )
+    # Every app mode has a runtime now; a workflow with a code node (no sandbox) is still refused.
+    dsl = (EXAMPLES / "workflow.yml").read_text().replace("type: template-transform", "type: code")
+    path = tmp_path / "code.yml"
+    path.write_text(dsl)
+    code, out, err = _main(capsys, "apps", "import", str(path), "--data-dir", str(tmp_path))
     assert code == 2
-    assert f"app mode '{mode}' is not implemented by this server yet" in err
+    assert "code nodes run arbitrary Python/JavaScript" in err
     assert out == ""
 
 
@@ -137,7 +138,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 
 def test_demo_keys_file_matches_the_server(live_server: LiveServer) -> None:
     keys = json.loads((live_server.data_dir / "demo-keys.json").read_text())
-    assert set(keys) == {"chat", "completion"}
+    assert set(keys) == {"chat", "completion", "agent-chat", "advanced-chat", "workflow"}
     for mode, key in keys.items():
         assert re.fullmatch(r"app-[A-Za-z0-9]{24}", key)
         assert _info(live_server, key).json()["mode"] == mode
