@@ -3,8 +3,9 @@
 There is no embedded recogniser: an app without a speech-to-text provider answers
 `provider_not_support_speech_to_text`, as Dify does for a workspace without an STT model.
 The provider comes from the DSL feature `speech_to_text: {enabled, provider?, model?,
-base_url?, api_key?}`; when the feature names no provider, the server's `OPENAI_API_BASE`
-(with `OPENAI_API_KEY`) is used if set.
+base_url?}`; when the feature names no provider, the server's `OPENAI_API_BASE` is used if set.
+The key is always the server's `OPENAI_API_KEY` (never read from the DSL: `/parameters` shows the
+feature blocks to every client).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def stt_config(features: Mapping[str, Any] | None) -> SttConfig:
         provider=provider if provider == "openai-compatible" else None,
         model=str(raw.get("model") or "whisper-1"),
         base_url=base_url,
-        api_key=str(raw.get("api_key") or "") or settings.openai_api_key,
+        api_key=settings.openai_api_key,
     )
 
 

@@ -5,9 +5,10 @@ installed the WAV is encoded to MP3, which is what Dify clients expect, otherwis
 with `audio/wav`.  Both run as subprocesses with a timeout.
 
 Which engine an app uses comes from its DSL feature `text_to_speech`:
-`{enabled, voice, language, autoPlay, provider?, model?, base_url?, api_key?}`; `provider`
-`openai-compatible` selects the remote endpoint (its `base_url`/`api_key` fall back to the
-server's `OPENAI_API_BASE`/`OPENAI_API_KEY`), anything else the embedded voice.
+`{enabled, voice, language, autoPlay, provider?, model?, base_url?}`; `provider`
+`openai-compatible` selects the remote endpoint (`base_url` falls back to the server's
+`OPENAI_API_BASE`; the key is always the server's `OPENAI_API_KEY`, never read from the DSL,
+because `/parameters` shows the feature blocks to every client), anything else the embedded voice.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def tts_config(features: Mapping[str, Any] | None) -> TtsConfig:
         provider="openai-compatible" if remote else "builtin",
         model=str(raw.get("model") or "tts-1"),
         base_url=str(raw.get("base_url") or "") or settings.openai_api_base,
-        api_key=str(raw.get("api_key") or "") or settings.openai_api_key,
+        api_key=settings.openai_api_key,
     )
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from extras_apps import client, dsl, install
 from fake_openai_extras import API_KEY, SPEECH, running_fake_openai_extras
-from support.server import LiveServer
+from support.server import LiveServer, start_server
 
 TTS_ON = {"enabled": True, "voice": "", "language": "en-US"}
 
@@ -23,6 +23,16 @@ TTS_ON = {"enabled": True, "voice": "", "language": "en-US"}
 def fake() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     with running_fake_openai_extras() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose OPENAI_API_KEY is the fake's key (the DSL never carries keys)."""
+    server = start_server(tmp_path_factory.mktemp("audio-keyed"), env={"OPENAI_API_KEY": API_KEY})
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _wav(seconds: float = 0.2) -> bytes:
@@ -86,15 +96,15 @@ def test_text_to_audio_disabled(live_server: LiveServer) -> None:
 
 
 def test_text_to_audio_through_openai_compatible(
-    live_server: LiveServer, fake: tuple[str, list[dict[str, Any]]]
+    keyed: LiveServer, fake: tuple[str, list[dict[str, Any]]]
 ) -> None:
+    live_server = keyed
     base, received = fake
     feature = {
         **TTS_ON,
         "provider": "openai-compatible",
         "model": "tts-1",
         "base_url": base,
-        "api_key": API_KEY,
     }
     with client(live_server, install(live_server, dsl("chat.yml", text_to_speech=feature))) as http:
         resp = http.post("/text-to-audio", json={"text": "Hello remote.", "voice": "nova"})
@@ -110,14 +120,14 @@ def test_text_to_audio_through_openai_compatible(
         assert broken.status_code == 400 and broken.json()["code"] == "completion_request_error"
 
 
-def test_audio_to_text(live_server: LiveServer, fake: tuple[str, list[dict[str, Any]]]) -> None:
+def test_audio_to_text(keyed: LiveServer, fake: tuple[str, list[dict[str, Any]]]) -> None:
+    live_server = keyed
     base, received = fake
     feature = {
         "enabled": True,
         "provider": "openai-compatible",
         "model": "whisper-1",
         "base_url": base,
-        "api_key": API_KEY,
     }
     with client(live_server, install(live_server, dsl("chat.yml", speech_to_text=feature))) as http:
         data = _wav()
@@ -147,34 +157,26 @@ def test_audio_to_text(live_server: LiveServer, fake: tuple[str, list[dict[str, 
 
 
 def test_audio_to_text_provider_errors(
-    live_server: LiveServer, fake: tuple[str, list[dict[str, Any]]]
+    live_server: LiveServer, keyed: LiveServer, fake: tuple[str, list[dict[str, Any]]]
 ) -> None:
     base, _received = fake
     files = {"file": ("hello.wav", _wav(), "audio/wav")}
+    remote = {"enabled": True, "provider": "openai-compatible", "base_url": base}
     cases = [
-        ({"enabled": True}, 400, "provider_not_support_speech_to_text"),
-        (
-            {
-                "enabled": True,
-                "provider": "openai-compatible",
-                "model": "broken",
-                "base_url": base,
-                "api_key": API_KEY,
-            },
-            400,
-            "completion_request_error",
-        ),
-        (
-            {"enabled": True, "provider": "openai-compatible", "base_url": base, "api_key": "sk-wrong"},
-            400,
-            "provider_not_initialize",
-        ),
-        ({"enabled": False}, 400, "invalid_param"),
+        (keyed, {"enabled": True}, "provider_not_support_speech_to_text"),
+        (keyed, {"enabled": True, "provider": "builtin"}, "provider_not_support_speech_to_text"),
+        (keyed, {**remote, "model": "broken"}, "completion_request_error"),
+        (live_server, remote, "provider_not_initialize"),  # no OPENAI_API_KEY on this server
+        (keyed, {"enabled": False}, "invalid_param"),
     ]
-    for feature, status, code in cases:
-        with client(live_server, install(live_server, dsl("chat.yml", speech_to_text=feature))) as http:
+    for server, feature, code in cases:
+        with client(server, install(server, dsl("chat.yml", speech_to_text=feature))) as http:
             resp = http.post("/audio-to-text", files=files)
-            assert (resp.status_code, resp.json()["code"]) == (status, code), (feature, resp.text)
+            assert (resp.status_code, resp.json()["code"]) == (400, code), (feature, resp.text)
+    tts_remote = {**TTS_ON, "provider": "openai-compatible", "base_url": base}
+    with client(live_server, install(live_server, dsl("chat.yml", text_to_speech=tts_remote))) as http:
+        resp = http.post("/text-to-audio", json={"text": "Hello."})
+        assert (resp.status_code, resp.json()["code"]) == (400, "provider_not_initialize")
 
 
 def test_parameters_reflect_audio_features(live_server: LiveServer) -> None:
