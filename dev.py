@@ -3,6 +3,7 @@
 
     python3 dev.py serve     # reference server with one demo app per mode, on embedded SQLite
     python3 dev.py test      # the whole test suite: lint, types, pytest
+    python3 dev.py install   # only the virtualenv with the project (dify-service, dify-conformance)
 
 Both commands first make sure that `.venv/` exists and holds the project with its
 development extras, that the npm tools of `package.json` are installed, and (for `test`,
@@ -114,8 +115,14 @@ def test(args: list[str]) -> int:
     return result.returncode
 
 
+def install(_args: list[str]) -> int:
+    ensure_venv()
+    print(f"installed: {BIN}/dify-service and {BIN}/dify-conformance")
+    return 0
+
+
 def main() -> int:
-    commands = {"serve": serve, "test": test}
+    commands = {"serve": serve, "test": test, "install": install}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
