@@ -1,7 +1,8 @@
 """Function calling: what an agent's model sees (tools, tool calls, tool results) and yields.
 
-A `FunctionCallingModel` streams text deltas, then at most one `ToolCalls` (every call the model
-made in this turn, arguments complete), then exactly one `Usage`.  The conversation it is given
+A `FunctionCallingModel` streams text deltas (or, for ReAct, one `ThoughtText` that is not part
+of the answer), then at most one `ToolCalls` (every call the model made in this turn, arguments
+complete), then exactly one `Usage`.  The conversation it is given
 is a list of `AgentTurn`s in the OpenAI shape: system/user/assistant text, assistant turns that
 carry tool calls, and `tool` turns that carry one call's result.
 """
@@ -39,6 +40,13 @@ class ToolCalls:
 
 
 @dataclass(frozen=True)
+class ThoughtText:
+    """What the model said about a step, when it is not part of the answer (ReAct)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class AgentTurn:
     role: TurnRole
     content: str = ""
@@ -47,7 +55,7 @@ class AgentTurn:
     name: str | None = None
 
 
-AgentItem = TextDelta | ToolCalls | Usage
+AgentItem = TextDelta | ToolCalls | ThoughtText | Usage
 
 
 @runtime_checkable

@@ -10,7 +10,9 @@ with its `observation` (JSON `{tool: result}`).  A round that answers ends with 
 (1–99) bounds the rounds that may call tools; one last round without tools makes the model
 answer.  Then output moderation / TTS autoplay (`chat_features.finish`) and `message_end`.
 
-Thoughts are stored in `agent_thoughts` and listed by `GET /messages`.  Blocking requests are
+`strategy: function_call` uses native tool calls; `strategy: react` gives a remote model a ReAct
+prompt instead (`impl.providers.react`).  Thoughts are stored in `agent_thoughts` and listed by
+`GET /messages`.  Blocking requests are
 refused, as Dify refuses them (also when `response_mode` is absent).  Stop works as for chat:
 the run ends with `message_end` carrying what was produced.
 """
@@ -36,8 +38,17 @@ from impl.db.models import Message, MessageFile, to_unix, utcnow
 from impl.errors import ApiError, invalid_param
 from impl.providers import ChatModel, ModelRequest, PromptMessage, ProviderError, TextDelta, Usage
 from impl.providers.builtin_tools import BuiltinToolModel
-from impl.providers.function_calling import AgentItem, AgentTurn, FunctionCallingModel, ToolCall, ToolCalls
+from impl.providers.function_calling import (
+    AgentItem,
+    AgentTurn,
+    FunctionCallingModel,
+    ThoughtText,
+    ToolCall,
+    ToolCalls,
+)
+from impl.providers.openai_compatible import OpenAICompatibleModel
 from impl.providers.openai_tools import OpenAIToolModel
+from impl.providers.react import ReactModel
 from impl.services import agent_tools, chat_features, generation
 from impl.services.appconfig import load_config
 from impl.services.dsl import provider_family
@@ -70,16 +81,21 @@ def agent_config(model_config: Mapping[str, Any] | None) -> AgentConfig:
     return AgentConfig(tools, max(1, min(limit, MAX_ITERATION)), str(mode.get("strategy") or "function_call"))
 
 
-def tool_model(ctx: AppScope) -> FunctionCallingModel:
-    """The function-calling view of the app's model (same provider settings as chat)."""
+def tool_model(ctx: AppScope, strategy: str = "function_call") -> FunctionCallingModel:
+    """The function-calling view of the app's model (same provider settings as chat).  With the
+    `react` strategy a remote model gets a ReAct prompt instead of native tool calls; the builtin
+    model calls tools deterministically either way."""
     config = load_config(ctx).model
     settings = runtime.current().settings
-    if provider_family(config.provider) == "openai-compatible":
-        base_url = config.base_url or settings.openai_api_base or "https://api.openai.com/v1"
-        return OpenAIToolModel(
-            config.name, base_url, config.api_key or settings.openai_api_key, timeout=config.timeout
+    if provider_family(config.provider) != "openai-compatible":
+        return BuiltinToolModel(config.name or "builtin-echo")
+    base_url = config.base_url or settings.openai_api_base or "https://api.openai.com/v1"
+    api_key = config.api_key or settings.openai_api_key
+    if strategy == "react":
+        return ReactModel(
+            OpenAICompatibleModel(config.name, base_url, api_key, vision=False, timeout=config.timeout)
         )
-    return BuiltinToolModel(config.name or "builtin-echo")
+    return OpenAIToolModel(config.name, base_url, api_key, timeout=config.timeout)
 
 
 def _turns(messages: Sequence[PromptMessage]) -> list[AgentTurn]:
@@ -109,6 +125,7 @@ class AgentRun:
     handle: TaskHandle
     end_user_id: str | None
     answer: list[str] = field(default_factory=list)
+    said: str = ""  # the current round's ThoughtText (ReAct)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token: float | None = None
@@ -211,6 +228,8 @@ class AgentRun:
                     self.emit(event)
                 elif isinstance(item, ToolCalls):
                     calls = item
+                elif isinstance(item, ThoughtText):
+                    self.said = item.text
                 else:
                     self.prompt_tokens += item.prompt_tokens
                     self.completion_tokens += item.completion_tokens
@@ -236,11 +255,15 @@ class AgentRun:
                 return
             offer = bool(self.config.tools) and position <= self.config.max_iteration
             before = len(self.answer)
+            self.said = ""
             calls = await self.model_round(model, turns, offer)
             if self.handle.stop_event.is_set():
                 return
             thought = Thought(
-                str(uuid.uuid4()), position, "".join(self.answer[before:]), created_at=to_unix(utcnow()) or 0
+                str(uuid.uuid4()),
+                position,
+                self.said or "".join(self.answer[before:]),
+                created_at=to_unix(utcnow()) or 0,
             )
             if calls is None or not calls.calls:
                 await self.save(thought)
@@ -288,7 +311,7 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
         error: ProviderError | ApiError | None = None
         title_task = asyncio.create_task(chat_features.title_for(model, title_query))
         try:
-            await state.loop(tool_model(ctx), _turns(request.messages))
+            await state.loop(tool_model(ctx, config.strategy), _turns(request.messages))
         except ProviderError as exc:
             error = exc
         except Exception:

@@ -292,3 +292,23 @@ def test_demo_seeds_the_agent_app(live_server: LiveServer) -> None:
         assert info["mode"] == "agent-chat"
         meta = http.get("/meta").json()
         assert set(meta["tool_icons"]) == {"current_time", "calculator", "http_get", "solid_image"}
+
+
+def test_react_strategy_with_a_plain_chat_model(
+    openai_agent: tuple[LiveServer, list[dict[str, Any]]],
+) -> None:
+    server, received = openai_agent
+    model = {"provider": "openai-compatible", "name": "plain-react", "mode": "chat", "completion_params": {}}
+    mode = {**example("agent-chat.yml")["model_config"]["agent_mode"], "strategy": "react"}
+    with client(server, install(server, dsl("agent-chat.yml", model=model, agent_mode=mode))) as http:
+        events = _ask(http, "what is six times seven?")
+    call, observed, final = _thoughts(events)
+    assert call["thought"] == "I should use the calculator." and call["tool"] == "calculator"
+    assert json.loads(observed["observation"]) == {"calculator": "42"}
+    assert _answer(events) == "The tool said: 42." and final["thought"] == "The tool said: 42."
+    sent = [
+        r
+        for r in received
+        if r.get("model") == "plain-react" and "Final Answer:" in r["messages"][0]["content"]
+    ]
+    assert all("tools" not in r for r in sent) and sent[-1]["messages"][-1]["content"] == "Observation: 42"

@@ -3,6 +3,8 @@
 * `POST /v1/chat/completions` with `tools`: streams one tool call (arguments split over several
   chunks) while the last message is the user's, and a text answer quoting the tool result once
   the last message is a `tool` message.  Model `loop` calls a tool whenever tools are offered.
+  Without `tools` but with ReAct instructions in the system message: a ReAct action for the
+  calculator, then `Final Answer:` quoting the `Observation:`.
 * `POST /v1/audio/transcriptions`: `{"text": ...}` naming the received file; model `broken` → 500.
 * `POST /v1/audio/speech`: fake MP3 bytes in two chunks; voice `broken` → 500.
 Every request body (JSON, or the multipart form fields) is recorded in `received`.
@@ -63,8 +65,21 @@ async def completions(request: Request) -> Response:
     last = payload["messages"][-1]
     model = payload.get("model")
 
+    system = " ".join(str(m.get("content") or "") for m in payload["messages"] if m["role"] == "system")
+    react = not tools and "Final Answer:" in system
+
     async def body() -> AsyncIterator[bytes]:
-        if tools and (last["role"] == "user" or model == "loop"):
+        if react:
+            content = str(last.get("content") or "")
+            if content.startswith("Observation:"):
+                text = f"Thought: I know it now.\nFinal Answer: The tool said: {content[12:].strip()}."
+            else:
+                blob = json.dumps({"action": "calculator", "action_input": {"expression": "6*7"}})
+                text = f"Thought: I should use the calculator.\nAction:\n```\n{blob}\n```"
+            for i in range(0, len(text), 7):
+                yield _delta({"content": text[i : i + 7]})
+            yield _delta({}, "stop")
+        elif tools and (last["role"] == "user" or model == "loop"):
             tool = _pick_tool(tools, str(last.get("content") or ""))
             name = tool["function"]["name"]
             args = {"expression": "6*7"} if name == "calculator" else {}
