@@ -9,7 +9,7 @@ from connexion.lifecycle import ConnexionResponse
 from impl import runtime
 from impl.handlers._common import app_context, json_response
 from impl.routing import operation
-from impl.services import app_info
+from impl.services import annotation_reply, app_info
 
 
 @operation("getChatAppInfo")
@@ -20,7 +20,10 @@ async def get_info(token_info: dict[str, Any]) -> ConnexionResponse:
 @operation("getChatAppParameters")
 async def get_parameters(token_info: dict[str, Any]) -> ConnexionResponse:
     settings = runtime.current().settings
-    return json_response(app_info.parameters(app_context(token_info), settings))
+    ctx = app_context(token_info)
+    reply = app_info.parameters(ctx, settings)
+    reply["annotation_reply"] = await annotation_reply.feature_block(ctx, reply.get("annotation_reply"))
+    return json_response(reply)
 
 
 @operation("getChatAppMeta")

@@ -184,6 +184,15 @@ async def reply_settings(ctx: AppScope) -> ReplySettings:
     )
 
 
+async def feature_block(ctx: AppScope, declared: Any) -> Any:
+    """`/parameters`' `annotation_reply`: the state the jobs set, once one ran; else the DSL's."""
+    async with runtime.current().database.session() as session:
+        row = await session.get(AnnotationSetting, ctx.app_id)
+    if row is None:
+        return declared
+    return {"enabled": row.enabled}
+
+
 async def _index(app_id: str) -> tuple[Index, dict[str, tuple[str, str]]]:
     """The app's annotation index, rebuilt when its annotations changed."""
     async with runtime.current().database.session() as session:

@@ -158,7 +158,9 @@ def test_reply_from_annotation_blocking_and_streaming(http: httpx.Client) -> Non
     ).json()
     assert history["data"][0]["answer"] == note["answer"]
 
+    assert http.get("/parameters").json()["annotation_reply"] == {"enabled": True}
     assert _job(http, "disable")["job_status"] == "completed"
+    assert http.get("/parameters").json()["annotation_reply"] == {"enabled": False}
     off = http.post("/chat-messages", json={**body, "response_mode": "blocking"}).json()
     assert off["answer"] != note["answer"]
 
