@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from impl.engine.graph import FAIL_BRANCH, SOURCE, Graph, Node
 from impl.engine.streaming import StreamRouter
 from impl.engine.variables import VariablePool, as_mapping
-from impl.providers import ChatModel, PromptMessage, ProviderError
+from impl.providers import ChatModel, PromptMessage
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -277,7 +277,9 @@ class WorkflowRunner:
                 self._record(data)
                 self.emit("node_finished", data)
                 raise
-            except (NodeError, ProviderError, ValueError, TypeError, KeyError) as exc:
+            except RunFailed:
+                raise
+            except Exception as exc:  # any node failure goes through the error strategy
                 message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 error_type = getattr(exc, "error_type", None) or type(exc).__name__
                 if attempt < max_retries:

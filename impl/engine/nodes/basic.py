@@ -62,6 +62,8 @@ def render_jinja(template: str, variables: Mapping[str, Any]) -> str:
         text = _JINJA.from_string(template).render(**variables)
     except TemplateError as exc:
         raise NodeError(f"template error: {exc}", "TemplateTransformError") from exc
+    except Exception as exc:  # errors raised by the template's own expressions
+        raise NodeError(f"template error: {type(exc).__name__}: {exc}", "TemplateTransformError") from exc
     if len(text) > MAX_TEMPLATE_OUTPUT:
         raise NodeError(f"template output is longer than {MAX_TEMPLATE_OUTPUT} characters")
     return text
