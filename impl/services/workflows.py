@@ -26,18 +26,23 @@ from impl.services.scope import end_user_for
 
 RUN_NOT_FOUND = "Workflow run not found."
 NOT_PUBLISHED = "Workflow not published"
+MAX_CACHED_VERSIONS = 256
 
 
 @dataclass(frozen=True)
 class Version:
-    """The published workflow a run uses (an AppVersion)."""
+    """The published workflow a run uses (an AppVersion; immutable, so it is cached)."""
 
     id: str
+    app_id: str
     number: int
     graph: Graph
     features: dict[str, Any]
     user_input_form: list[Any]
     model_config: dict[str, Any]
+
+
+_VERSIONS: dict[str, Version] = {}
 
 
 def _graph(raw: Any, mode: str) -> Graph:
@@ -61,20 +66,28 @@ async def resolve_version(ctx: AppContext, workflow_id: str | None) -> Version:
             wanted = str(uuid.UUID(text))
         except ValueError:
             raise bad_request(f"Invalid workflow_id format: '{workflow_id}'. Expected a UUID.") from None
+    cached = _VERSIONS.get(wanted)
+    if cached is not None and cached.app_id == ctx.app_id:
+        return cached
     async with runtime.current().database.session() as session:
         row = await session.get(AppVersion, wanted)
     if row is None or row.app_id != ctx.app_id or row.workflow_graph is None:
         if workflow_id is None:
             raise invalid_param(NOT_PUBLISHED)
         raise not_found(f"Workflow not found with id: {workflow_id}")
-    return Version(
+    version = Version(
         id=row.id,
+        app_id=row.app_id,
         number=row.version,
         graph=_graph(row.workflow_graph, ctx.mode),
         features=dict(row.features or {}),
         user_input_form=list(row.user_input_form or []),
         model_config=dict(row.model_config or {}),
     )
+    if len(_VERSIONS) >= MAX_CACHED_VERSIONS:
+        _VERSIONS.clear()
+    _VERSIONS[row.id] = version
+    return version
 
 
 # ---- inputs and files -----------------------------------------------------------------------
@@ -128,6 +141,8 @@ async def validate_start_inputs(ctx: AppContext, form: list[Any], raw: Any) -> d
             ((_control, spec),) = item.items()
             if isinstance(spec, dict) and spec.get("variable"):
                 specs[str(spec["variable"])] = spec
+    if not any(v.type in ("file", "file-list") and v.variable in clean for v in variables):
+        return clean
     settings = runtime.current().settings
     async with runtime.current().database.session() as session:
         for var in variables:
@@ -153,6 +168,8 @@ async def validate_start_inputs(ctx: AppContext, form: list[Any], raw: Any) -> d
 
 async def system_files(ctx: AppContext, features: dict[str, Any], raw: Any) -> list[RequestFile]:
     """Top-level `files` (→ `sys.files`), checked against the file-upload feature (dropped when off)."""
+    if not raw:
+        return []
     async with runtime.current().database.session() as session:
         return await resolve_request_files(
             session,
