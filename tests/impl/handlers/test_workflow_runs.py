@@ -435,3 +435,78 @@ def test_import_refuses_code_and_unknown_nodes(server: LiveServer) -> None:
     )
     message = lw.import_error(server, yaml.safe_dump(doc))
     assert "does not support: knowledge-retrieval, tool" in message
+
+
+FILE_DSL = """
+app: {mode: workflow, name: Workflow Files}
+kind: app
+version: 0.3.0
+workflow:
+  features:
+    file_upload: {enabled: true, allowed_file_types: [document, image], allowed_file_upload_methods: [local_file, remote_url], number_limits: 2}
+  graph:
+    edges:
+    - {id: e1, source: start, sourceHandle: source, target: names, targetHandle: target}
+    - {id: e2, source: names, sourceHandle: source, target: end, targetHandle: target}
+    nodes:
+    - id: start
+      data:
+        type: start
+        title: Start
+        variables:
+        - {variable: doc, label: Doc, type: file, required: true, allowed_file_types: [document]}
+        - {variable: pics, label: Pics, type: file-list, required: false, max_length: 2, allowed_file_types: [image]}
+    - id: names
+      data:
+        type: template-transform
+        title: Names
+        template: '{{ doc.filename }}|{{ pics | map(attribute="filename") | join(",") }}|{{ files | length }}'
+        variables:
+        - {variable: doc, value_selector: [start, doc]}
+        - {variable: pics, value_selector: [start, pics]}
+        - {variable: files, value_selector: [sys, files]}
+    - id: end
+      data: {type: end, title: End, outputs: [{variable: names, value_selector: [names, output]}, {variable: doc, value_selector: [start, doc]}]}
+"""
+
+
+def test_file_inputs_and_sys_files_share_one_shape(server: LiveServer) -> None:
+    key, _app, _version = lw.install(server, FILE_DSL)
+    with lw.client(server, key) as c:
+        upload = c.post(
+            "/files/upload", files={"file": ("notes.txt", b"hello", "text/plain")}, data={"user": "f"}
+        )
+        assert upload.status_code == 201, upload.text
+        doc = {"type": "document", "transfer_method": "local_file", "upload_file_id": upload.json()["id"]}
+        pic = {"type": "image", "transfer_method": "remote_url", "url": "https://example.com/a.png"}
+        body = {"inputs": {"doc": doc, "pics": [pic, pic]}, "files": [pic], "user": "f"}
+        data = c.post("/workflows/run", json=body).json()["data"]
+        assert data["status"] == "succeeded", data
+        assert data["outputs"]["names"] == "notes.txt|a.png,a.png|1"
+        file = data["outputs"]["doc"]
+        assert file["transfer_method"] == "local_file" and file["upload_file_id"] == upload.json()["id"]
+        assert file["type"] == "document" and file["extension"] == ".txt" and file["size"] == 5
+        cases = [
+            ({"doc": "notes.txt"}, "doc in input form must be a file"),
+            ({"doc": doc, "pics": pic}, "pics in input form must be a list of files"),
+            ({"doc": doc, "pics": [pic, pic, pic]}, "pics in input form must be less than 2 files"),
+            ({"doc": pic}, "File validation failed for file: a.png"),
+            (
+                {"doc": {"type": "document", "transfer_method": "local_file", "upload_file_id": "x"}},
+                "Invalid upload file id format",
+            ),
+        ]
+        for inputs, message in cases:
+            resp = c.post("/workflows/run", json={"inputs": inputs, "user": "f"})
+            assert resp.status_code == 400 and resp.json()["message"] == message, resp.text
+
+
+def test_resume_stream_of_a_paused_run_closes_at_the_pause(server: LiveServer, keys: dict[str, str]) -> None:
+    key = keys["workflow-human-input"]
+    with lw.client(server, key) as c:
+        run_id = c.post("/workflows/run", json={"inputs": {"draft": "C"}, "user": "alice"}).json()["data"][
+            "id"
+        ]
+    events = lw.stream(server, key, f"/workflow/{run_id}/events", {}, method="GET", params={"user": "alice"})
+    assert lw.check_stream(events, "workflow-events") == ["paused"]
+    assert lw.names(events)[-2:] == ["human_input_required", "workflow_paused"]
