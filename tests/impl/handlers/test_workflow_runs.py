@@ -443,7 +443,11 @@ kind: app
 version: 0.3.0
 workflow:
   features:
-    file_upload: {enabled: true, allowed_file_types: [document, image], allowed_file_upload_methods: [local_file, remote_url], number_limits: 2}
+    file_upload:
+      enabled: true
+      allowed_file_types: [document, image]
+      allowed_file_upload_methods: [local_file, remote_url]
+      number_limits: 2
   graph:
     edges:
     - {id: e1, source: start, sourceHandle: source, target: names, targetHandle: target}
@@ -455,7 +459,12 @@ workflow:
         title: Start
         variables:
         - {variable: doc, label: Doc, type: file, required: true, allowed_file_types: [document]}
-        - {variable: pics, label: Pics, type: file-list, required: false, max_length: 2, allowed_file_types: [image]}
+        - variable: pics
+          label: Pics
+          type: file-list
+          required: false
+          max_length: 2
+          allowed_file_types: [image]
     - id: names
       data:
         type: template-transform
@@ -466,7 +475,12 @@ workflow:
         - {variable: pics, value_selector: [start, pics]}
         - {variable: files, value_selector: [sys, files]}
     - id: end
-      data: {type: end, title: End, outputs: [{variable: names, value_selector: [names, output]}, {variable: doc, value_selector: [start, doc]}]}
+      data:
+        type: end
+        title: End
+        outputs:
+        - {variable: names, value_selector: [names, output]}
+        - {variable: doc, value_selector: [start, doc]}
 """
 
 
