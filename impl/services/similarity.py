@@ -15,8 +15,9 @@ sparse vector of
 weighted by sublinear term frequency times a smoothed inverse document frequency computed over
 the app's annotation questions, and compared with the cosine (0 … 1; identical text scores 1.0).
 
-Measured on this machine (see tests/impl/services/test_similarity.py): building the index of
-1,000 questions takes about 0.1 s and one query against it about 3 ms; there is no model to load.
+Measured on this machine (2 shared cores): indexing 1,000 ten-word questions takes 0.11 s and one
+query against them 8 ms; the enable job over 201 annotations finishes in about 60 ms end to end;
+there is no model to load.  The bound is checked in tests/impl/services/test_similarity.py.
 """
 
 from __future__ import annotations
