@@ -54,6 +54,7 @@ class NodeResult:
     process_data: dict[str, Any] | None = None
     handle: str = SOURCE
     tokens: int = 0
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class WorkflowRunner:
     mode: str = "workflow"
     index: int = 0
     total_tokens: int = 0
+    prompt_tokens: int = 0
     exceptions_count: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
     answer_parts: list[str] = field(default_factory=list)
@@ -312,6 +314,7 @@ class WorkflowRunner:
                 self.emit("node_finished", data)
                 return result
         self.total_tokens += result.tokens
+        self.prompt_tokens += result.prompt_tokens
         self.pool.set_outputs(node.id, result.outputs)
         data = self._finish(base, "succeeded", started, result, None)
         self._record(data)

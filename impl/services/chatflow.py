@@ -228,8 +228,9 @@ async def _finish(
     if title_query:
         with contextlib.suppress(Exception):
             title = await asyncio.wait_for(_title(title_query), TITLE_TIMEOUT)
-    metadata = {
-        "usage": usage_json(_usage(outcome), outcome.elapsed_time, None, None),
+    usage = _usage(outcome, live.runner.prompt_tokens if live.runner else 0)
+    metadata: dict[str, Any] = {
+        "usage": usage_json(usage, outcome.elapsed_time, None, None),
         "retriever_resources": [],
     }
     failed = outcome.status == "failed"
@@ -237,7 +238,8 @@ async def _finish(
         message = await session.get(Message, ctx.message_id)
         if message is not None:
             message.answer = outcome.answer
-            message.answer_tokens = outcome.total_tokens
+            message.message_tokens = usage.prompt_tokens
+            message.answer_tokens = usage.completion_tokens
             message.provider_response_latency = outcome.elapsed_time
             message.total_price = "0"
             message.message_metadata = metadata
@@ -268,8 +270,9 @@ async def _finish(
     return [{"event": "message_end", **base, "id": ctx.message_id, "metadata": metadata, "files": None}]
 
 
-def _usage(outcome: RunOutcome) -> Usage:
-    return Usage(prompt_tokens=0, completion_tokens=outcome.total_tokens)
+def _usage(outcome: RunOutcome, prompt_tokens: int) -> Usage:
+    prompt = min(prompt_tokens, outcome.total_tokens)
+    return Usage(prompt_tokens=prompt, completion_tokens=outcome.total_tokens - prompt)
 
 
 async def _title(query: str) -> str | None:

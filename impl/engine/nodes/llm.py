@@ -180,6 +180,7 @@ async def llm_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeRes
             "model_name": str(section.get("name") or ""),
         },
         tokens=usage.total_tokens,
+        prompt_tokens=usage.prompt_tokens,
     )
 
 
@@ -215,6 +216,7 @@ async def classifier_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> 
         process_data={"model_reply": reply, "usage": usage_json(usage)},
         handle=str(chosen["id"]),
         tokens=usage.total_tokens,
+        prompt_tokens=usage.prompt_tokens,
     )
 
 
@@ -319,4 +321,5 @@ async def extractor_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> N
         inputs={"query": query},
         process_data={"model_reply": reply, "usage": usage_json(usage)},
         tokens=usage.total_tokens,
+        prompt_tokens=usage.prompt_tokens,
     )
