@@ -1,7 +1,7 @@
 """Chat features around the model: annotation replies, keyword moderation, TTS autoplay.
 
-`start_chat` is the starter of chat apps (registered with `generation.register_mode`), and the
-agent-chat starter uses the same pieces:
+`start_chat` is the starter of chat and completion apps (registered with
+`generation.register_mode`), and the agent-chat starter uses the same pieces:
 
 * before the model: a query (or input) with a sensitive keyword is answered with the preset
   (input moderation); otherwise a query matching an annotation is answered with the annotation
@@ -64,7 +64,7 @@ async def direct_answer(ctx: AppScope, params: GenerateParams, features: Feature
     preset = moderation.check_inputs(features.moderation, query, params.inputs)
     if preset is not None:
         return DirectAnswer(preset, {}, query)
-    if params.conversation_id is None and not query.strip():
+    if params.kind == "completion" or (params.conversation_id is None and not query.strip()):
         return None
     hit = await annotation_reply.match(ctx, query)
     if hit is not None:
@@ -209,3 +209,4 @@ async def start_chat(ctx: AppScope, user: str, params: GenerateParams) -> Genera
 
 
 generation.register_mode("chat", start_chat)
+generation.register_mode("completion", start_chat)  # moderation and TTS autoplay; no annotations

@@ -90,3 +90,18 @@ def test_tts_autoplay_in_chat_streams(live_server: LiveServer) -> None:
     ) as http:
         plain = stream_events(http, _body("read this aloud"))
         assert not any(e["event"].startswith("tts_") for e in plain)
+
+
+def test_completion_apps_get_moderation_and_tts(live_server: LiveServer) -> None:
+    tts = {"enabled": True, "autoPlay": "enabled", "language": "en-US"}
+    key = install(live_server, dsl("completion.yml", sensitive_word_avoidance=SENSITIVE, text_to_speech=tts))
+    with client(live_server, key) as http:
+        body = {"inputs": {"query": "otters", "tone": "cheerful"}, "user": "feature-user"}
+        events = stream_events(http, body, path="/completion-messages")
+        check_stream("completion", events)
+        kinds = [e["event"] for e in events]
+        assert kinds[-3:] == ["tts_message", "tts_message_end", "message_end"]
+        assert "message_replace" in kinds  # builtin answers name the builtin model
+        flagged = {**body, "inputs": {"query": "forbidden otters"}, "response_mode": "blocking"}
+        resp = http.post("/completion-messages", json=flagged)
+        assert resp.status_code == 200 and resp.json()["answer"] == "Let's talk about something else."
