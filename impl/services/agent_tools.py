@@ -14,8 +14,10 @@ The calculator parses the expression with `ast` and evaluates only numbers, the 
 link-local, multicast, reserved or unspecified, unless the allow-list admits the host name or the
 address (`AGENT_HTTP_ALLOWLIST` in the environment or `agent_http_allowlist` in the settings'
 `extra`: comma-separated host names, addresses or CIDR networks).  Redirects are followed by
-hand (at most 3), each hop checked the same way.  A failing tool never raises: its error
-becomes the observation the model reads.
+hand (at most 3), each hop checked the same way, and each request connects to the address that
+was checked (the URL carries the address; `Host` and the TLS server name carry the host name),
+so a second DNS answer cannot redirect it.  A failing tool never raises: its error becomes the
+observation the model reads.
 """
 
 from __future__ import annotations
@@ -238,8 +240,9 @@ def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-async def check_url(url: str, allowed: tuple[str, ...]) -> None:
-    """Refuse URLs whose host resolves to any non-public address (unless allow-listed)."""
+async def check_url(url: str, allowed: tuple[str, ...]) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """Refuse URLs whose host resolves to any non-public address (unless allow-listed); return
+    the checked address the request must connect to."""
     parts = urlparse(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ToolError("only http and https URLs with a host are allowed")
@@ -254,16 +257,35 @@ async def check_url(url: str, allowed: tuple[str, ...]) -> None:
     for address in addresses:
         if not _public(address) and not _admitted(host, address, allowed):
             raise ToolError(f"refused: {host} resolves to the non-public address {address}")
+    return sorted(addresses, key=lambda a: (a.version, int(a)))[0]
+
+
+def pinned(
+    url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address
+) -> tuple[str, dict[str, str], str]:
+    """(URL with the host replaced by the checked address, Host header, TLS server name), so the
+    connection goes to the address that was checked (no second, possibly different, lookup)."""
+    parts = urlparse(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    header = host if ":" not in host else f"[{host}]"
+    if parts.port:
+        header += f":{parts.port}"
+    return parts._replace(netloc=netloc).geturl(), {"Host": header}, host
 
 
 async def http_get(url: str, allowed: tuple[str, ...] | None = None) -> ToolResult:
     allowed = allowlist() if allowed is None else allowed
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False) as client:
         for _hop in range(MAX_REDIRECTS + 1):
-            await check_url(url, allowed)
+            target, host_header, server_name = pinned(url, await check_url(url, allowed))
             try:
                 async with client.stream(
-                    "GET", url, headers={"User-Agent": "dify-service-agent"}
+                    "GET",
+                    target,
+                    headers={"User-Agent": "dify-service-agent", **host_header},
+                    extensions={"sni_hostname": server_name},
                 ) as response:
                     if response.is_redirect and response.headers.get("location"):
                         url = urljoin(url, response.headers["location"])

@@ -205,3 +205,26 @@ async def test_allow_list_by_host_name() -> None:
     # `localhost` resolves to loopback; naming it admits it.
     await check_url("http://localhost:1/", ("localhost",))
     assert socket.gethostbyname("localhost").startswith("127.")
+
+
+def test_pinned_url_keeps_host_and_port() -> None:
+    import ipaddress
+
+    url, header, name = agent_tools.pinned(
+        "https://example.com:8443/a?b=1", ipaddress.ip_address("93.184.216.34")
+    )
+    assert (
+        url == "https://93.184.216.34:8443/a?b=1"
+        and header == {"Host": "example.com:8443"}
+        and name == "example.com"
+    )
+    url, header, _ = agent_tools.pinned("http://example.com/x", ipaddress.ip_address("2606:2800:220:1::1"))
+    assert url == "http://[2606:2800:220:1::1]/x" and header == {"Host": "example.com"}
+
+
+async def test_connection_goes_to_the_checked_address(page: str) -> None:
+    # `localhost` is admitted by name; the request connects to the checked loopback address
+    # with `Host: localhost:<port>`.
+    port = page.rsplit(":", 1)[1]
+    result = await http_get(f"http://localhost:{port}/hello", ("localhost",))
+    assert result.text == "HTTP 200\nhello from the loopback page"
