@@ -24,6 +24,7 @@ from typing import Any
 
 from impl import runtime
 from impl.db.models import Message
+from impl.errors import ApiError
 from impl.providers import ChatModel, ModelRequest, Usage
 from impl.services import annotation_reply, generation, moderation, tts
 from impl.services.generation import GenerateParams, GenerationRun, Outcome, Runner, usage_json
@@ -127,7 +128,7 @@ def direct_runner(ctx: AppScope, direct: DirectAnswer, features: Features) -> Ru
         started = time.monotonic()
         answer = direct.answer
         metadata: dict[str, Any] = {}
-        error: Exception | None = None
+        error: ApiError | None = None
         try:
             run.queue.put_nowait(_event(run, "message", id=run.message_id, answer=answer))
             tts_only = Features(moderation.KeywordModeration(), features.tts)
@@ -142,20 +143,19 @@ def direct_runner(ctx: AppScope, direct: DirectAnswer, features: Features) -> Ru
             await generation._persist(run, answer, Usage(0, 0), latency, None, metadata, title)
             if direct.hit is not None:
                 await annotation_reply.record_hit(ctx, direct.hit, run.message_id, direct.query)
-        except Exception as exc:
+        except Exception:
             log.exception("direct answer of task %s failed", run.task_id)
-            error = exc
+            error = ApiError(*generation.INTERNAL_EVENT)
         finally:
             if error is None:
                 end = run.envelope("message_end")
                 end.update({"metadata": metadata, "files": None})
             else:
-                end = _event(run, "error", code="internal_server_error", message=str(error), status=500)
+                end = _event(run, "error", code=error.code, message=error.message, status=error.status)
             run.queue.put_nowait(end)
             generation._registry().unregister(run.task_id)
             if not run.outcome.done():
-                run.outcome.set_result(Outcome(answer=answer, metadata=metadata))
-        del handle
+                run.outcome.set_result(Outcome(answer=answer, metadata=metadata, error=error))
 
     return run_direct
 
