@@ -40,6 +40,17 @@ def agent(live_server: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
+def test_agent_on_postgresql(live_server_pg: LiveServer) -> None:
+    with client(live_server_pg, live_server_pg.keys["agent-chat"]) as http:
+        events = _ask(http, "draw an image, then tell me")
+        assert [t["tool"] for t in _thoughts(events)] == ["solid_image", "solid_image", ""]
+        message = http.get(
+            "/messages", params={"conversation_id": events[-1]["conversation_id"], "user": "agent-user"}
+        ).json()["data"][0]
+        assert [t["position"] for t in message["agent_thoughts"]] == [1, 2]
+        assert len(message["message_files"]) == 1
+
+
 def test_blocking_is_refused(agent: httpx.Client) -> None:
     expected = {
         "code": "invalid_param",

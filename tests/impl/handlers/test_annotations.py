@@ -19,8 +19,9 @@ REPLY = {
 
 
 @pytest.fixture
-def http(live_server: LiveServer) -> Any:
-    with client(live_server, install(live_server, dsl("chat.yml"))) as c:
+def http(any_server: LiveServer) -> Any:
+    """A fresh chat app on the SQLite and on the PostgreSQL server."""
+    with client(any_server, install(any_server, dsl("chat.yml"))) as c:
         yield c
 
 
