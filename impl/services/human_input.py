@@ -70,6 +70,7 @@ async def wait_for_submission(
         if future in done:
             return future.result()
         if stop in done:
+            await _expire(form_id)  # the run ended: the form can no longer be answered
             return None
         await _expire(form_id)
         return {"timed_out": True}

@@ -221,10 +221,10 @@ class Hooks:
             )
         finally:
             live.paused = False
-        if outcome is None:
-            raise RunStopped()
         await _set_status(ctx.run_id, "running")
         live.emit("workflow_started", _started_data(ctx, "resumption"))
+        if outcome is None:  # stopped while waiting: the run leaves the pause to end as stopped
+            raise RunStopped()
         if outcome.get("timed_out"):
             live.emit(
                 "human_input_form_timeout",

@@ -524,3 +524,19 @@ def test_resume_stream_of_a_paused_run_closes_at_the_pause(server: LiveServer, k
     events = lw.stream(server, key, f"/workflow/{run_id}/events", {}, method="GET", params={"user": "alice"})
     assert lw.check_stream(events, "workflow-events") == ["paused"]
     assert lw.names(events)[-2:] == ["human_input_required", "workflow_paused"]
+
+
+def test_stop_while_paused_ends_the_run(server: LiveServer, keys: dict[str, str]) -> None:
+    key = keys["workflow-human-input"]
+    body = {"inputs": {"draft": "D"}, "user": "alice", "response_mode": "streaming"}
+    events = lw.stream(server, key, "/workflows/run", body)
+    run_id, task_id = events[0]["workflow_run_id"], events[0]["task_id"]
+    token = [e for e in events if e["event"] == "human_input_required"][0]["data"]["form_token"]
+    with lw.client(server, key) as c:
+        assert c.post(f"/workflows/tasks/{task_id}/stop", json={"user": "x"}).json() == {"result": "success"}
+        lw.wait_until(lambda: c.get(f"/workflows/run/{run_id}").json()["status"] == "stopped")
+        late = c.post(f"/form/human_input/{token}", json={"inputs": {}, "action": "approve", "user": "alice"})
+        assert late.status_code == 412 and late.json()["code"] == "human_input_form_expired"
+    replay = lw.stream(server, key, f"/workflow/{run_id}/events", {}, method="GET", params={"user": "alice"})
+    assert lw.check_stream(replay, "workflow-events") == ["stopped"]
+    assert "approved" not in lw.node_ids(replay)
