@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 import threading
 import time
@@ -304,6 +305,18 @@ def test_detail_and_logs(server: LiveServer) -> None:
             ]
             == 0
         )
+        with sqlite3.connect(server.data_dir / "dify.db") as db:
+            rows = db.execute(
+                "SELECT node_id, status, outputs FROM workflow_node_executions WHERE workflow_run_id = ? "
+                'ORDER BY "index"',
+                (ids[2],),
+            ).fetchall()
+        assert [(r[0], r[1]) for r in rows] == [
+            ("start", "succeeded"),
+            ("template", "succeeded"),
+            ("end", "succeeded"),
+        ]
+        assert json.loads(rows[2][2]) == {"greeting": "Hello, N2!"}
         bad = c.get("/workflows/logs", params={"created_by_account": "x@example.com"})
         assert bad.status_code == 400 and bad.json()["message"] == "Account not found: x@example.com"
 
