@@ -6,6 +6,7 @@ Annotations belong to the app of the key; they have no end user (`user` is not r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -60,13 +61,16 @@ async def list_annotations(ctx: AppScope, *, page: int, limit: int, keyword: str
         count = count.where(matches)
     async with runtime.current().database.session() as session:
         total = int(await session.scalar(count) or 0)
-        rows = (
-            await session.scalars(
-                stmt.order_by(Annotation.created_at.desc(), Annotation.id.desc())
-                .offset((page - 1) * limit)
-                .limit(limit)
-            )
-        ).all()
+        offset = (page - 1) * limit
+        rows: Sequence[Annotation] = []
+        if offset < total:  # (a huge page number never reaches the database's integer range)
+            rows = (
+                await session.scalars(
+                    stmt.order_by(Annotation.created_at.desc(), Annotation.id.desc())
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).all()
     return {
         "data": [annotation_json(r) for r in rows],
         "has_more": page * limit < total,
