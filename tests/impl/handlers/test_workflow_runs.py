@@ -553,3 +553,28 @@ def test_stop_while_paused_ends_the_run(server: LiveServer, keys: dict[str, str]
     replay = lw.stream(server, key, f"/workflow/{run_id}/events", {}, method="GET", params={"user": "alice"})
     assert lw.check_stream(replay, "workflow-events") == ["stopped"]
     assert "approved" not in lw.node_ids(replay)
+
+
+def test_a_failed_run_is_still_200_with_status_failed(server: LiveServer) -> None:
+    doc = lw.example_doc("workflow-llm.yml")
+    doc["workflow"]["graph"]["nodes"][1]["data"]["model"]["completion_params"] = {
+        "fail": "provider_quota_exceeded"
+    }
+    key = lw.install(server, yaml.safe_dump(doc))[0]
+    with lw.client(server, key) as c:
+        resp = c.post("/workflows/run", json={"inputs": {"topic": "t"}, "user": "alice"})
+        assert resp.status_code == 200
+        data = resp.json()["data"]
+        assert (
+            data["status"] == "failed"
+            and "provider_quota_exceeded" in data["error"]
+            and data["outputs"] == {}
+        )
+        assert c.get(f"/workflows/run/{data['id']}").json()["error"] == data["error"]
+        assert c.get("/workflows/logs", params={"status": "failed"}).json()["total"] == 1
+    events = lw.stream(
+        server, key, "/workflows/run", {"inputs": {"topic": "t"}, "user": "a", "response_mode": "streaming"}
+    )
+    assert lw.check_stream(events, "workflow") == ["failed"]
+    failed = [e for e in events if e["event"] == "node_finished" and e["data"]["status"] == "failed"]
+    assert [e["data"]["node_id"] for e in failed] == ["llm"] and "end" not in lw.node_ids(events)
