@@ -125,6 +125,9 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
             assert found is not None
             conversation = found
             conversation.updated_at = now
+            await conversation_variables.create_for(
+                session, ctx.app_id, conversation.id, version.model_config.get("conversation_variables")
+            )
         parent = await session.scalar(
             select(Message.id)
             .where(Message.conversation_id == conversation.id)

@@ -74,9 +74,20 @@ def mismatch(name: str, value_type: str, value: Any) -> str:
 
 
 async def create_for(session: AsyncSession, app_id: str, conversation_id: str, declared: Any) -> None:
+    """Create the declared variables a conversation does not have yet (all of them for a new
+    conversation; those added by a later version of the app for an existing one)."""
     now = utcnow()
+    existing = set(
+        (
+            await session.scalars(
+                select(ConversationVariable.name).where(
+                    ConversationVariable.conversation_id == conversation_id
+                )
+            )
+        ).all()
+    )
     for item in declared or []:
-        if not isinstance(item, Mapping) or not item.get("name"):
+        if not isinstance(item, Mapping) or not item.get("name") or str(item["name"]) in existing:
             continue
         name = str(item["name"])
         value_type = str(item.get("value_type") or "string")

@@ -290,3 +290,25 @@ def test_official_python_sdk(server: LiveServer) -> None:
     assert run.json()["data"]["outputs"] == {"greeting": "Hello, Sdk!"}
     params = workflow.get_application_parameters("s").json()
     assert params["user_input_form"][0]["text-input"]["variable"] == "name"
+
+
+def test_variables_added_by_a_later_version_reach_existing_conversations(server: LiveServer) -> None:
+    doc = yaml.safe_load(lw.example_text("chatflow-memory.yml"))
+    full = yaml.safe_dump(doc)
+    doc["workflow"]["conversation_variables"] = doc["workflow"]["conversation_variables"][:2]
+    key, app_id, _first = lw.install(server, yaml.safe_dump(doc))
+    with lw.client(server, key) as c:
+        cid = c.post("/chat-messages", json={"inputs": {}, "query": "a", "user": "v"}).json()[
+            "conversation_id"
+        ]
+        names = [
+            v["name"] for v in c.get(f"/conversations/{cid}/variables", params={"user": "v"}).json()["data"]
+        ]
+        assert names == ["turns", "topics"]
+        lw.install(server, full, app_id)
+        turn = c.post(
+            "/chat-messages", json={"inputs": {}, "query": "b", "user": "v", "conversation_id": cid}
+        )
+        assert turn.status_code == 200 and turn.json()["answer"].startswith("Turn 2: ")
+        page = c.get(f"/conversations/{cid}/variables", params={"user": "v"}).json()["data"]
+        assert [v["name"] for v in page] == ["turns", "topics", "profile"] and page[2]["value"] == "{}"
