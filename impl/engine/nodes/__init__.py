@@ -1,3 +1,7 @@
 """Node implementations; importing this package registers every handler with the runner."""
 
-from impl.engine.nodes import basic, containers, http, human, llm  # noqa: F401
+import impl.engine.nodes.basic
+import impl.engine.nodes.containers
+import impl.engine.nodes.http
+import impl.engine.nodes.human
+import impl.engine.nodes.llm  # noqa: F401

@@ -44,41 +44,58 @@ def _pairs(raw: Any, runner: WorkflowRunner) -> list[tuple[str, str | int | floa
     return out
 
 
-def _blocked(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _blocked(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+        or not address.is_global
     )
 
 
-async def check_destination(url: str, allowed: frozenset[str]) -> None:
+async def check_destination(url: str, allowed: frozenset[str]) -> Address:
+    """Refuse a URL whose host resolves to a non-public address (unless the host or the address is
+    allow-listed); returns the checked address the request then connects to."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise NodeError(
-            f"invalid URL {url!r}: only http and https URLs are allowed", "InvalidHttpMethodError"
-        )
-    host = parts.hostname
-    if host in allowed:
-        return
+        raise NodeError(f"invalid URL {url!r}: only http and https URLs are allowed", "InvalidURLError")
+    host = parts.hostname.lower()
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise NodeError(f"cannot resolve host {host!r}: {exc}", "HttpRequestNodeError") from exc
-    for info in infos:
-        address = str(info[4][0])
-        if address in allowed:
-            continue
-        if _blocked(address):
-            raise NodeError(
-                f"requests to {host} ({address}) are refused: private, loopback and link-local addresses "
-                "are blocked unless the server's allow-list admits them",
-                "HttpRequestNodeError",
-            )
+    found = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    addresses = sorted(found, key=lambda a: (a.version, int(a)))
+    if not addresses:
+        raise NodeError(f"cannot resolve host {host!r}", "HttpRequestNodeError")
+    if host not in allowed:
+        for address in addresses:
+            if str(address) not in allowed and _blocked(address):
+                raise NodeError(
+                    f"requests to {host} ({address}) are refused: private, loopback and link-local addresses "
+                    "are blocked unless the server's allow-list admits them",
+                    "HttpRequestNodeError",
+                )
+    return addresses[0]
+
+
+def pin(url: str, address: Address) -> tuple[str, str, str]:
+    """(URL with the checked address as host, Host header, TLS server name): the connection goes to
+    the address that was checked, never to a second lookup's answer."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    port = f":{parts.port}" if parts.port else ""
+    header = (f"[{host}]" if ":" in host else host) + port
+    return parts._replace(netloc=literal + port).geturl(), header, host
 
 
 def _timeouts(raw: Any) -> httpx.Timeout:
@@ -133,7 +150,8 @@ async def http_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeRe
     if method not in METHODS:
         raise NodeError(f"invalid HTTP method {method!r}", "InvalidHttpMethodError")
     url = runner.pool.render(str(data.get("url") or "")).strip()
-    await check_destination(url, runner.hooks.http_allowed_hosts)
+    address = await check_destination(url, runner.hooks.http_allowed_hosts)
+    target, host_header, server_name = pin(url, address)
     headers = {k: str(v) for k, v in _pairs(data.get("headers"), runner)}
     params = _pairs(data.get("params"), runner)
     auth = data.get("authorization")
@@ -151,11 +169,16 @@ async def http_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeRe
     extra_headers = body.pop("headers", {})
     for k, v in extra_headers.items():
         headers.setdefault(k, v)
+    headers["Host"] = host_header
     runner.check_stop()
+    timeout = _timeouts(data.get("timeout"))
+    extensions = {"sni_hostname": server_name}
     try:
         async with (
-            httpx.AsyncClient(timeout=_timeouts(data.get("timeout")), follow_redirects=False) as client,
-            client.stream(method.upper(), url, headers=headers, params=params, **body) as response,
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            client.stream(
+                method.upper(), target, headers=headers, params=params, extensions=extensions, **body
+            ) as response,
         ):
             chunks: list[bytes] = []
             size = 0

@@ -11,7 +11,7 @@ import pytest
 
 from impl.engine import GraphError, Node, VariablePool, WorkflowRunner, check_supported, parse_graph
 from impl.engine.nodes.basic import apply_operation
-from impl.engine.nodes.http import check_destination
+from impl.engine.nodes.http import check_destination, pin
 from impl.engine.runner import NodeError, RunOutcome
 from impl.providers import BuiltinModel, ChatModel, PromptMessage
 
@@ -378,6 +378,8 @@ def test_graph_checks() -> None:
         "http://127.0.0.1:1/",
         "http://169.254.169.254/",
         "http://[::1]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://100.64.0.1/",
         "ftp://example.com/",
         "http:///x",
     ],
@@ -390,3 +392,12 @@ def test_http_address_policy(url: str) -> None:
 def test_http_allow_list_admits_by_host_or_address() -> None:
     asyncio.run(check_destination("http://127.0.0.1:9/", frozenset({"127.0.0.1"})))
     asyncio.run(check_destination("http://localhost:9/", frozenset({"localhost"})))
+
+
+def test_http_connects_to_the_checked_address() -> None:
+    address = asyncio.run(check_destination("http://127.0.0.1:9/x?q=1", frozenset({"127.0.0.1"})))
+    assert pin("http://example.test:8080/x?q=1", address) == (
+        "http://127.0.0.1:8080/x?q=1",
+        "example.test:8080",
+        "example.test",
+    )
