@@ -18,7 +18,6 @@ from impl.errors import invalid_param, not_found
 from impl.services.scope import AppScope
 
 ANNOTATION_NOT_FOUND = "Annotation not found"
-MAX_LIMIT = 100
 
 
 def annotation_json(row: Annotation) -> dict[str, Any]:
@@ -47,8 +46,8 @@ async def list_annotations(ctx: AppScope, *, page: int, limit: int, keyword: str
     """One page, newest first; `has_more` says whether a later page has items."""
     if page < 1:
         raise invalid_param("page must be at least 1")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise invalid_param(f"limit must be between 1 and {MAX_LIMIT}")
+    if limit < 1:
+        raise invalid_param("limit must be at least 1")
     condition = Annotation.app_id == ctx.app_id
     stmt = select(Annotation).where(condition)
     count = select(func.count()).select_from(Annotation).where(condition)
@@ -63,12 +62,12 @@ async def list_annotations(ctx: AppScope, *, page: int, limit: int, keyword: str
         total = int(await session.scalar(count) or 0)
         offset = (page - 1) * limit
         rows: Sequence[Annotation] = []
-        if offset < total:  # (a huge page number never reaches the database's integer range)
+        if offset < total:  # (huge page numbers and limits never reach the database's integer range)
             rows = (
                 await session.scalars(
                     stmt.order_by(Annotation.created_at.desc(), Annotation.id.desc())
                     .offset(offset)
-                    .limit(limit)
+                    .limit(min(limit, total - offset))
                 )
             ).all()
     return {

@@ -61,6 +61,8 @@ def test_create_list_update_delete(http: httpx.Client) -> None:
     found = http.get("/apps/annotations", params={"keyword": "low floors"}).json()
     assert found["total"] == 1 and found["data"][0]["id"] == first["id"]
     assert http.get("/apps/annotations", params={"keyword": "100%_"}).json()["total"] == 0
+    everything = http.get("/apps/annotations", params={"limit": 10**19}).json()
+    assert len(everything["data"]) == 5 and everything["has_more"] is False
     far = http.get("/apps/annotations", params={"page": 10**18, "limit": 100})
     assert far.status_code == 200 and far.json()["data"] == [] and far.json()["has_more"] is False
 
