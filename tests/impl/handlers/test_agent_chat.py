@@ -323,3 +323,15 @@ def test_react_strategy_with_a_plain_chat_model(
         if r.get("model") == "plain-react" and "Final Answer:" in r["messages"][0]["content"]
     ]
     assert all("tools" not in r for r in sent) and sent[-1]["messages"][-1]["content"] == "Observation: 42"
+
+
+def test_agent_without_tools_answers_directly(live_server: LiveServer) -> None:
+    for mode in (
+        {"enabled": True, "strategy": "function_call", "tools": []},
+        {"enabled": False, "tools": []},
+    ):
+        with client(live_server, install(live_server, dsl("agent-chat.yml", agent_mode=mode))) as http:
+            events = _ask(http, "what is 6 * 7")
+        (thought,) = _thoughts(events)
+        assert thought["position"] == 1 and thought["tool"] == "" and thought["thought"] == _answer(events)
+        assert "6 * 7" in _answer(events) and events[-1]["event"] == "message_end"
