@@ -329,6 +329,11 @@ async def logs(
             func.lower(cast(WorkflowRun.outputs, Text)).like(pattern, escape="\\"),
             func.lower(EndUser.session_id).like(pattern, escape="\\"),
         ]
+        # JSON columns store non-ASCII text as \uXXXX escapes: match that spelling too.
+        escaped = json.dumps(keyword[:30].lower())[1:-1]
+        if escaped != keyword[:30].lower():
+            for column in (WorkflowRun.inputs, WorkflowRun.outputs):
+                clauses.append(func.lower(cast(column, Text)).like(_like(escaped), escape="\\"))
         with contextlib.suppress(ValueError):
             clauses.append(WorkflowRun.id == str(uuid.UUID(keyword.strip())))
         query = query.where(or_(*clauses))

@@ -33,6 +33,7 @@ def test_workflows_on_postgres(server: LiveServer) -> None:
         assert json.loads(c.get(f"/workflows/run/{data['id']}").json()["inputs"]) == {"text": "items: ä, b"}
         assert c.get("/workflows/logs", params={"keyword": "ITEMS"}).json()["total"] == 1
         assert c.get("/workflows/logs", params={"keyword": "50%_"}).json()["total"] == 0
+        assert c.get("/workflows/logs", params={"keyword": "ä, b"}).json()["total"] == 1
     events = lw.stream(
         server,
         key,

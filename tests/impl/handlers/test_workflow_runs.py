@@ -293,11 +293,13 @@ def test_detail_and_logs(server: LiveServer) -> None:
         by_user = c.get("/workflows/logs", params={"created_by_end_user_session_id": "ben"}).json()
         assert [d["id"] for d in by_user["data"]] == [ids[1]]
         assert c.get("/workflows/logs", params={"keyword": "n2"}).json()["total"] == 1
+        c.post("/workflows/run", json={"inputs": {"name": "Zoë"}, "user": "zed"})
+        assert c.get("/workflows/logs", params={"keyword": "zoë"}).json()["total"] == 1
         assert c.get("/workflows/logs", params={"keyword": ids[1]}).json()["total"] == 1
         assert c.get("/workflows/logs", params={"status": "failed"}).json()["total"] == 0
         assert (
             c.get("/workflows/logs", params={"created_at__after": "2000-01-01T00:00:00Z"}).json()["total"]
-            == 3
+            == 4
         )
         assert (
             c.get("/workflows/logs", params={"created_at__before": "2000-01-01T00:00:00+00:00"}).json()[
