@@ -6,7 +6,7 @@ import base64
 import shutil
 from typing import Any
 
-from extras_apps import check_stream, client, dsl, install, stream_events
+from extras_apps import EXAMPLES, check_stream, client, dsl, install, stream_events
 from support.server import LiveServer
 
 SENSITIVE = {
@@ -105,3 +105,21 @@ def test_completion_apps_get_moderation_and_tts(live_server: LiveServer) -> None
         flagged = {**body, "inputs": {"query": "forbidden otters"}, "response_mode": "blocking"}
         resp = http.post("/completion-messages", json=flagged)
         assert resp.status_code == 200 and resp.json()["answer"] == "Let's talk about something else."
+
+
+def test_voice_desk_example(live_server: LiveServer) -> None:
+    text = (EXAMPLES / "chat-voice-desk.yml").read_text(encoding="utf-8")
+    with client(live_server, install(live_server, text)) as http:
+        http.post("/apps/annotations", json={"question": "When does the museum open?", "answer": "At 10 am."})
+        events = stream_events(http, _body("when does the museum open"))
+        check_stream("chat", events)
+        assert [e["event"] for e in events][0] == "message" and events[0]["answer"] == "At 10 am."
+        assert [e["event"] for e in events][-2:] == ["tts_message_end", "message_end"]
+        assert events[-1]["metadata"]["annotation_reply"]["account"]["name"] == "Service API"
+        refused = http.post("/chat-messages", json=_body("my password is hunter2", response_mode="blocking"))
+        assert refused.json()["answer"] == "Please do not share credentials here."
+        params = http.get("/parameters").json()
+        assert (
+            params["text_to_speech"]["autoPlay"] == "enabled"
+            and params["annotation_reply"]["enabled"] is True
+        )
