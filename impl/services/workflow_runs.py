@@ -32,6 +32,8 @@ from impl.tasks import TaskHandle, TaskRegistry
 log = logging.getLogger("impl.workflow_runs")
 
 WORKFLOW_TERMINAL = ("workflow_finished", "workflow_paused", "error")
+TIMEOUT = "timeout"
+DEFAULT_MAX_EXECUTION_TIME = 1200.0
 CHAT_TERMINAL = ("message_end", "workflow_paused", "error")
 
 
@@ -39,6 +41,19 @@ def registry() -> TaskRegistry:
     tasks = runtime.current().tasks
     assert isinstance(tasks, TaskRegistry)
     return tasks
+
+
+def max_execution_time() -> float:
+    """Seconds a run may execute (paused time excluded) before it is stopped (settings
+    `extra.workflow_max_execution_time`, env `WORKFLOW_MAX_EXECUTION_TIME`, default 1200; 0 = no limit)."""
+    raw = runtime.current().settings.extra.get("workflow_max_execution_time") or os.environ.get(
+        "WORKFLOW_MAX_EXECUTION_TIME"
+    )
+    try:
+        value = float(raw) if raw is not None else DEFAULT_MAX_EXECUTION_TIME
+    except ValueError:
+        value = DEFAULT_MAX_EXECUTION_TIME
+    return max(0.0, value)
 
 
 def http_allowed_hosts() -> frozenset[str]:
@@ -88,6 +103,21 @@ class LiveRun:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     runner: WorkflowRunner | None = None
+    # The execution-time budget: it runs while the graph runs, not while it waits for a human.
+    budget: float = 0.0
+    timer: asyncio.TimerHandle | None = None
+    timer_started: float = 0.0
+
+    def arm(self) -> None:
+        if self.budget > 0 and self.timer is None:
+            self.timer_started = time.monotonic()
+            self.timer = asyncio.get_running_loop().call_later(self.budget, self.handle.request_stop, TIMEOUT)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.budget = max(0.001, self.budget - (time.monotonic() - self.timer_started))
 
     @property
     def chat(self) -> bool:
@@ -212,6 +242,7 @@ class Hooks:
         event = live.wrap("workflow_paused", paused)
         await _save(live, runner, status="paused", extra=[event])
         live.paused = True
+        live.disarm()
         live.publish(event)
         if not live.result.done():
             live.result.set_result(_result_data(live, runner, "paused", None, {}))
@@ -221,6 +252,7 @@ class Hooks:
             )
         finally:
             live.paused = False
+            live.arm()
         await _set_status(ctx.run_id, "running")
         live.emit("workflow_started", _started_data(ctx, "resumption"))
         if outcome is None:  # stopped while waiting: the run leaves the pause to end as stopped
@@ -347,7 +379,8 @@ def build_pool(graph: Graph, inputs: dict[str, Any], system: dict[str, Any], env
 async def start_run(ctx: RunContext, graph: Graph, pool: VariablePool) -> LiveRun:
     """Start the engine in the background; the first event (`workflow_started`) is already logged."""
     handle = registry().register(ctx.task_id, ctx.end_user_id)
-    live = LiveRun(ctx=ctx, handle=handle)
+    live = LiveRun(ctx=ctx, handle=handle, budget=max_execution_time())
+    live.arm()
     _LIVE[ctx.run_id] = live
     live.emit("workflow_started", _started_data(ctx, "initial"))
     runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
@@ -364,6 +397,8 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
     try:
         try:
             outcome = await runner.run()
+            if outcome.status == "stopped" and live.handle.stop_reason == TIMEOUT:
+                outcome.error = f"The run exceeded the maximum execution time ({max_execution_time():g} s)."
         except Exception as exc:  # an engine bug must still end the run cleanly
             log.exception("workflow run %s crashed", ctx.run_id)
             outcome = RunOutcome(
@@ -400,6 +435,7 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
         log.info("workflow run %s %s steps=%d tokens=%d", ctx.run_id, outcome.status, outcome.total_steps,
                  outcome.total_tokens)  # fmt: skip
     finally:
+        live.disarm()
         live.finished = True
         live.changed.set()
         if not live.result.done():

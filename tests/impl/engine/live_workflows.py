@@ -33,8 +33,10 @@ TIMEOUT = 15.0
 
 
 @contextmanager
-def workflow_server(data_dir: Path, database_url: str | None = None) -> Iterator[LiveServer]:
-    env = {"HTTP_REQUEST_ALLOWED_HOSTS": "127.0.0.1"}
+def workflow_server(
+    data_dir: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    env = {"HTTP_REQUEST_ALLOWED_HOSTS": "127.0.0.1", **(extra_env or {})}
     if database_url:
         env["DATABASE_URL"] = database_url
     server = start_server(data_dir, env=env)
