@@ -46,7 +46,6 @@ from impl.providers.function_calling import (
     ToolCall,
     ToolCalls,
 )
-from impl.providers.openai_compatible import OpenAICompatibleModel
 from impl.providers.openai_tools import OpenAIToolModel
 from impl.providers.react import ReactModel
 from impl.services import agent_tools, chat_features, generation
@@ -54,7 +53,7 @@ from impl.services.appconfig import load_config
 from impl.services.dsl import provider_family
 from impl.services.files import preview_path, store_upload
 from impl.services.generation import GenerateParams, GenerationRun, Outcome, Runner, usage_json
-from impl.services.scope import AppScope
+from impl.services.scope import AppScope, model_for
 from impl.tasks import TaskHandle
 
 log = logging.getLogger("impl.agent")
@@ -92,9 +91,7 @@ def tool_model(ctx: AppScope, strategy: str = "function_call") -> FunctionCallin
     base_url = config.base_url or settings.openai_api_base or "https://api.openai.com/v1"
     api_key = config.api_key or settings.openai_api_key
     if strategy == "react":
-        return ReactModel(
-            OpenAICompatibleModel(config.name, base_url, api_key, vision=False, timeout=config.timeout)
-        )
+        return ReactModel(model_for(config))
     return OpenAIToolModel(config.name, base_url, api_key, timeout=config.timeout)
 
 
