@@ -6,7 +6,7 @@ a code node is refused because this server cannot sandbox arbitrary code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,15 +189,3 @@ def check_supported(raw: Mapping[str, Any] | None, mode: str) -> Graph:
         if mode == "advanced-chat" and node.type == "end":
             raise GraphError(f"end node {node.id!r} only works in workflow apps; use an answer node")
     return graph
-
-
-def reachable(graph: Graph, start: str, through: Iterable[str] = ()) -> set[str]:
-    seen = {start, *through}
-    stack = [start]
-    while stack:
-        current = stack.pop()
-        for edge in graph.outgoing(current):
-            if edge.target not in seen:
-                seen.add(edge.target)
-                stack.append(edge.target)
-    return seen

@@ -111,12 +111,6 @@ class VariablePool:
             return template or ""
         return PLACEHOLDER.sub(lambda m: to_text(self.get(m.group(1).split("."))), template)
 
-    def copy(self) -> VariablePool:
-        return VariablePool({k: dict(v) for k, v in self.values.items()})
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        return {k: dict(v) for k, v in self.values.items()}
-
 
 def segments(template: str) -> Iterator[tuple[str, Any]]:
     """Split text into ("text", str) and ("var", selector) pieces, in order."""
