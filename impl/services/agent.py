@@ -123,6 +123,7 @@ class AgentRun:
     end_user_id: str | None
     answer: list[str] = field(default_factory=list)
     said: str = ""  # the current round's ThoughtText (ReAct)
+    speaker: chat_features.Speaker | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token: float | None = None
@@ -220,6 +221,8 @@ class AgentRun:
                     if self.first_token is None:
                         self.first_token = time.monotonic() - self.started
                     self.answer.append(item.text)
+                    if self.speaker is not None:
+                        self.speaker.feed(item.text)
                     event = self.run.envelope("agent_message")
                     event["answer"] = item.text
                     self.emit(event)
@@ -304,7 +307,9 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
         async with runtime.current().database.session() as session:
             message = await session.get(Message, run.message_id)
             end_user_id = message.end_user_id if message else None
-        state = AgentRun(run, ctx, config, handle, end_user_id)
+        state = AgentRun(
+            run, ctx, config, handle, end_user_id, speaker=chat_features.speaker_for(run, features)
+        )
         error: ProviderError | ApiError | None = None
         title_task = asyncio.create_task(chat_features.title_for(model, title_query))
         try:
@@ -316,7 +321,9 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
             error = ApiError(*generation.INTERNAL_EVENT)
         answer = "".join(state.answer)
         if error is None:
-            answer = await chat_features.finish(run, answer, features)
+            answer = await chat_features.finish(run, answer, features, state.speaker)
+        elif state.speaker is not None:
+            state.speaker.worker.cancel()
         latency = time.monotonic() - state.started
         usage = Usage(state.prompt_tokens, state.completion_tokens)
         ttft = state.first_token

@@ -18,6 +18,7 @@ import base64
 import contextlib
 import dataclasses
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -80,22 +81,84 @@ def _event(run: GenerationRun, name: str, **fields: Any) -> dict[str, Any]:
     return event
 
 
-async def finish(run: GenerationRun, answer: str, features: Features) -> str:
+def _speech_events(run: GenerationRun, audio: bytes) -> None:
+    for start in range(0, len(audio), TTS_CHUNK):
+        chunk = base64.b64encode(audio[start : start + TTS_CHUNK]).decode("ascii")
+        run.queue.put_nowait(_event(run, "tts_message", audio=chunk))
+
+
+async def _speak(run: GenerationRun, text: str, config: tts.TtsConfig) -> None:
+    if not text.strip():
+        return
+    try:
+        audio, _media = await tts.synthesize(text, None, config)
+    except Exception as exc:  # speech is a bonus: the answer still ends normally
+        log.warning("TTS autoplay failed for task %s: %s", run.task_id, exc)
+        return
+    _speech_events(run, audio)
+
+
+class Speaker:
+    """TTS autoplay while the answer streams: each finished sentence (at least `MIN_SENTENCE`
+    characters) is synthesised in order by one worker and sent as `tts_message` chunks between
+    the answer's events.  MP3 segments concatenate into a playable stream; `close` speaks the
+    rest and waits.  Used only when the answer cannot be replaced afterwards (no output
+    moderation) and the audio is MP3."""
+
+    MIN_SENTENCE = 24
+    _END = re.compile(r"[.!?。！？\n](?=\s|$)")
+
+    def __init__(self, run: GenerationRun, config: tts.TtsConfig) -> None:
+        self.run = run
+        self.config = config
+        self.pending = ""
+        self.segments: asyncio.Queue[str | None] = asyncio.Queue()
+        self.worker = asyncio.create_task(self._work())
+
+    async def _work(self) -> None:
+        while (segment := await self.segments.get()) is not None:
+            await _speak(self.run, segment, self.config)
+
+    def feed(self, text: str) -> None:
+        self.pending += text
+        while True:
+            cut = next(
+                (m.end() for m in self._END.finditer(self.pending) if m.end() >= self.MIN_SENTENCE), None
+            )
+            if cut is None:
+                return
+            self.segments.put_nowait(self.pending[:cut])
+            self.pending = self.pending[cut:]
+
+    async def close(self) -> None:
+        self.segments.put_nowait(self.pending)
+        self.segments.put_nowait(None)
+        self.pending = ""
+        await self.worker
+
+
+def speaker_for(run: GenerationRun, features: Features) -> Speaker | None:
+    """A streaming speaker when autoplay is on, nothing can replace the answer afterwards, and the
+    audio is MP3 (WAV files do not concatenate)."""
+    config = features.tts
+    if not (config.enabled and config.autoplay) or features.moderation.outputs_enabled:
+        return None
+    if config.provider != "openai-compatible" and not tts.mp3_available():
+        return None
+    return Speaker(run, config)
+
+
+async def finish(run: GenerationRun, answer: str, features: Features, speaker: Speaker | None = None) -> str:
     """Output moderation and TTS autoplay; returns the answer to keep."""
     replaced = moderation.check_output(features.moderation, answer)
     if replaced is not None:
         run.queue.put_nowait(_event(run, "message_replace", answer=replaced, reason="output_moderation"))
         answer = replaced
     if features.tts.enabled and features.tts.autoplay:
-        if answer.strip():
-            try:
-                audio, _media = await tts.synthesize(answer, None, features.tts)
-            except Exception as exc:  # speech is a bonus: the answer still ends normally
-                log.warning("TTS autoplay failed for task %s: %s", run.task_id, exc)
-                audio = b""
-            for start in range(0, len(audio), TTS_CHUNK):
-                chunk = base64.b64encode(audio[start : start + TTS_CHUNK]).decode("ascii")
-                run.queue.put_nowait(_event(run, "tts_message", audio=chunk))
+        if speaker is not None:
+            await speaker.close()
+        else:
+            await _speak(run, answer, features.tts)
         run.queue.put_nowait(_event(run, "tts_message_end", audio=""))
     return answer
 
@@ -173,13 +236,16 @@ def finishing_runner(features: Features) -> Runner:
         loop = asyncio.get_running_loop()
         inner = dataclasses.replace(run, queue=asyncio.Queue(), outcome=loop.create_future())
         task = asyncio.create_task(generation._run(inner, model, request, handle, title_query))
+        speaker = speaker_for(run, features)
         try:
             while True:
                 event = await inner.queue.get()
                 name = event.get("event")
+                if name == "message" and speaker is not None:
+                    speaker.feed(str(event.get("answer") or ""))
                 if name == "message_end":
                     outcome = await asyncio.shield(inner.outcome)
-                    answer = await finish(run, outcome.answer, features)
+                    answer = await finish(run, outcome.answer, features, speaker)
                     if answer != outcome.answer:
                         await store_answer(run.message_id, answer)
                     run.queue.put_nowait(event)
@@ -190,6 +256,8 @@ def finishing_runner(features: Features) -> Runner:
                     run.outcome.set_result(await asyncio.shield(inner.outcome))
                     break
         finally:
+            if speaker is not None and not speaker.worker.done():
+                speaker.worker.cancel()
             await task
             if not run.outcome.done():
                 run.outcome.set_result(await inner.outcome)

@@ -115,10 +115,12 @@ async def _pipe(args: list[str], data: bytes) -> bytes:
     try:
         out, err = await asyncio.wait_for(process.communicate(data), SUBPROCESS_TIMEOUT)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
         raise ApiError("internal_server_error", f"{args[0]} timed out.", 500) from None
+    finally:
+        if process.returncode is None:  # timed out or cancelled: do not leave it running
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await asyncio.shield(process.wait())
     if process.returncode != 0:
         raise ApiError(
             "internal_server_error", f"{args[0]} failed: {err.decode(errors='replace').strip()[:200]}", 500
