@@ -6,9 +6,10 @@
 * before the model: a query (or input) with a sensitive keyword is answered with the preset
   (input moderation); otherwise a query matching an annotation is answered with the annotation
   (`metadata.annotation_reply`, hit recorded).  Both stream `message` then `message_end`.
-* after the model: `finish` replaces a flagged answer (`message_replace`, output moderation)
-  and, with TTS autoplay on, sends the answer's speech as `tts_message` chunks and
-  `tts_message_end`, all before the terminal `message_end` (DEVIATIONS D5).
+* while and after the model: with TTS autoplay on, `Speaker` speaks each finished sentence as
+  `tts_message` chunks while the answer streams; `finish` replaces a flagged answer
+  (`message_replace`, output moderation; then the final answer is spoken at the end instead) and
+  sends `tts_message_end`, all before the terminal `message_end` (DEVIATIONS D5).
 """
 
 from __future__ import annotations
