@@ -71,12 +71,11 @@ async def human_input_node(runner: WorkflowRunner, node: Node, _scope: Scope) ->
     form = describe_form(runner, node)
     outcome = await runner.hooks.pause(runner, node, form)
     handles_out = {e.source_handle for e in runner.graph.outgoing(node.id)}
-    if outcome.get("timed_out"):
-        if TIMEOUT_HANDLE in handles_out:
-            return NodeResult(outputs={"__action_id": TIMEOUT_HANDLE}, handle=TIMEOUT_HANDLE)
+    timed_out = bool(outcome.get("timed_out"))
+    if timed_out and TIMEOUT_HANDLE not in handles_out:
         raise NodeError("the human-input form expired before anyone submitted it", "HumanInputTimeoutError")
-    values = dict(outcome.get("inputs") or {})
-    action = str(outcome.get("action") or "")
+    values = {} if timed_out else dict(outcome.get("inputs") or {})
+    action = TIMEOUT_HANDLE if timed_out else str(outcome.get("action") or "")
     outputs: dict[str, Any] = {}
     for item in form["inputs"]:
         name = str(item["output_variable_name"])

@@ -53,3 +53,37 @@ def test_paused_time_does_not_count(server: LiveServer) -> None:
         lw.wait_until(lambda: c.get(f"/workflows/run/{run['id']}").json()["status"] != "paused")
         lw.wait_until(lambda: c.get(f"/workflows/run/{run['id']}").json()["status"] != "running")
         assert c.get(f"/workflows/run/{run['id']}").json()["status"] == "succeeded"
+
+
+def test_an_expired_form_fails_the_node_or_takes_the_timeout_branch(server: LiveServer) -> None:
+    doc = lw.example_doc("workflow-human-input.yml")
+    doc["workflow"]["graph"]["nodes"][1]["data"]["timeout"] = 0.0003  # hours: about one second
+    key = lw.install(server, yaml.safe_dump(doc))[0]
+    with lw.client(server, key) as c:
+        run = c.post("/workflows/run", json={"inputs": {"draft": "x"}, "user": "u"}).json()["data"]
+        events = lw.stream(
+            server, key, f"/workflow/{run['id']}/events", {}, method="GET", params={"user": "u"}
+        )
+        token = [e for e in events if e["event"] == "human_input_required"][0]["data"]["form_token"]
+        lw.wait_until(lambda: c.get(f"/workflows/run/{run['id']}").json()["status"] == "failed")
+        expired = c.post(f"/form/human_input/{token}", json={"inputs": {}, "action": "approve", "user": "u"})
+        assert expired.status_code == 412 and expired.json()["code"] == "human_input_form_expired"
+    replay = lw.stream(server, key, f"/workflow/{run['id']}/events", {}, method="GET", params={"user": "u"})
+    assert lw.check_stream(replay, "workflow-events") == ["failed"]
+    assert "human_input_form_timeout" in lw.names(replay)
+    # with a `__timeout` edge the run goes on along it
+    doc["workflow"]["graph"]["edges"].append(
+        {
+            "id": "t",
+            "source": "review",
+            "sourceHandle": "__timeout",
+            "target": "rejected",
+            "targetHandle": "target",
+        }
+    )
+    key = lw.install(server, yaml.safe_dump(doc))[0]
+    with lw.client(server, key) as c:
+        run = c.post("/workflows/run", json={"inputs": {"draft": "x"}, "user": "u"}).json()["data"]
+        lw.wait_until(lambda: c.get(f"/workflows/run/{run['id']}").json()["status"] == "succeeded")
+        outputs = c.get(f"/workflows/run/{run['id']}").json()["outputs"]
+        assert outputs["decision"] == "__timeout" and outputs["rejected"] == "rejected: looks fine"
