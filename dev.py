@@ -31,6 +31,7 @@ DEBIAN_PACKAGES = {
     "chromium": "/usr/bin/chromium",
     "fonts-noto-cjk": "/usr/share/fonts/opentype/noto",
     "espeak-ng": "/usr/bin/espeak-ng",
+    "lame": "/usr/bin/lame",
 }
 
 # Folders holding a package.json + package-lock.json whose tools or SDKs the tests run.
