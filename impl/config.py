@@ -17,15 +17,24 @@ Environment variables (all optional):
 | `VALIDATE_RESPONSES` | false | check every JSON response against the spec |
 | `LOG_LEVEL` | `INFO` | Python logging level |
 | `DIFY_SPEC_PATH` | `<repo>/spec/openapi.yaml` | the OpenAPI document the server routes by |
+| `SSE_PING_INTERVAL` | 10 | seconds without output before a stream sends `event: ping` |
+| `UPLOAD_FILE_EXTENSION_BLACKLIST` | empty | comma-separated extensions uploads may not have |
+| `WORKFLOW_MAX_EXECUTION_TIME` | 1200 | seconds a workflow run may execute, paused time excluded; 0 = none |
+| `OUTBOUND_ALLOWED_HOSTS` | empty | non-public hosts, addresses or CIDR networks app requests may reach |
+
+`OUTBOUND_ALLOWED_HOSTS` serves workflow http-request nodes and the agent's HTTP tool alike; the two
+older names `HTTP_REQUEST_ALLOWED_HOSTS` and `AGENT_HTTP_ALLOWLIST` are read too.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from impl.outbound import parse_allow_list
 
 MB = 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +51,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -64,7 +83,15 @@ class Settings:
     validate_responses: bool = False
     log_level: str = "INFO"
     spec_path: Path = DEFAULT_SPEC_PATH
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Seconds without output before a stream sends the keep-alive frame.
+    sse_ping_interval: float = 10.0
+    # Lower-case extensions (no dot) that uploads may not have.
+    upload_extension_blacklist: frozenset[str] = frozenset()
+    # Seconds a workflow run may execute (paused time excluded); 0 = no limit.
+    workflow_max_execution_time: float = 1200.0
+    # Hosts, addresses and CIDR networks that workflow http-request nodes and the agent's HTTP tool
+    # may reach although they are not public (see impl.outbound).
+    outbound_allowed_hosts: tuple[str, ...] = ()
 
     @property
     def database_url(self) -> str:
@@ -111,5 +138,18 @@ class Settings:
             validate_responses=_flag(env, "VALIDATE_RESPONSES"),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             spec_path=Path(env.get("DIFY_SPEC_PATH") or DEFAULT_SPEC_PATH),
+            sse_ping_interval=_float(env, "SSE_PING_INTERVAL", 10.0),
+            upload_extension_blacklist=frozenset(
+                item.strip().lower().lstrip(".")
+                for item in env.get("UPLOAD_FILE_EXTENSION_BLACKLIST", "").split(",")
+                if item.strip()
+            ),
+            workflow_max_execution_time=max(0.0, _float(env, "WORKFLOW_MAX_EXECUTION_TIME", 1200.0)),
+            # One allow-list; the two older names, one per feature, are read as well.
+            outbound_allowed_hosts=parse_allow_list(
+                env.get("OUTBOUND_ALLOWED_HOSTS"),
+                env.get("HTTP_REQUEST_ALLOWED_HOSTS"),
+                env.get("AGENT_HTTP_ALLOWLIST"),
+            ),
         )
         return settings.with_overrides(**overrides)

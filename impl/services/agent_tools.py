@@ -24,24 +24,21 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import ipaddress
 import json
 import math
 import operator
-import os
-import socket
 import struct
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from impl import runtime
+from impl import outbound, runtime
 from impl.providers.function_calling import ToolSpec
 
 HTTP_TIMEOUT = 10.0
@@ -202,77 +199,26 @@ async def _current_time(args: dict[str, Any]) -> ToolResult:
 
 
 def allowlist() -> tuple[str, ...]:
-    raw = os.environ.get("AGENT_HTTP_ALLOWLIST", "")
+    """Where the HTTP tool may reach non-public addresses: the server's outbound allow-list."""
+    return runtime.current().settings.outbound_allowed_hosts
+
+
+async def check_url(url: str, allowed: tuple[str, ...]) -> outbound.Address:
+    """Apply the outbound address policy (`impl.outbound`); return the address to connect to."""
     try:
-        extra = runtime.current().settings.extra.get("agent_http_allowlist")
-    except RuntimeError:
-        extra = None
-    if extra:
-        raw = f"{raw},{extra}"
-    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+        return await outbound.check(url, allowed)
+    except outbound.Refused as exc:
+        raise ToolError(f"refused: {exc.host} resolves to the non-public address {exc.address}") from None
+    except outbound.InvalidUrl:
+        raise ToolError("only http and https URLs with a host are allowed") from None
+    except outbound.OutboundError as exc:
+        raise ToolError(str(exc)) from None
 
 
-def _admitted(
-    host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, allowed: tuple[str, ...]
-) -> bool:
-    for entry in allowed:
-        if entry == host:
-            return True
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
-    )
-
-
-async def check_url(url: str, allowed: tuple[str, ...]) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """Refuse URLs whose host resolves to any non-public address (unless allow-listed); return
-    the checked address the request must connect to."""
-    parts = urlparse(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ToolError("only http and https URLs with a host are allowed")
-    host = parts.hostname.lower()
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 0, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ToolError(f"cannot resolve {host}: {exc.strerror}") from None
-    addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
-    if not addresses:
-        raise ToolError(f"cannot resolve {host}")
-    for address in addresses:
-        if not _public(address) and not _admitted(host, address, allowed):
-            raise ToolError(f"refused: {host} resolves to the non-public address {address}")
-    return sorted(addresses, key=lambda a: (a.version, int(a)))[0]
-
-
-def pinned(
-    url: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address
-) -> tuple[str, dict[str, str], str]:
-    """(URL with the host replaced by the checked address, Host header, TLS server name), so the
-    connection goes to the address that was checked (no second, possibly different, lookup)."""
-    parts = urlparse(url)
-    host = parts.hostname or ""
-    literal = f"[{address}]" if address.version == 6 else str(address)
-    netloc = literal + (f":{parts.port}" if parts.port else "")
-    header = host if ":" not in host else f"[{host}]"
-    if parts.port:
-        header += f":{parts.port}"
-    return parts._replace(netloc=netloc).geturl(), {"Host": header}, host
+def pinned(url: str, address: outbound.Address) -> tuple[str, dict[str, str], str]:
+    """(URL with the checked address as host, Host header, TLS server name): see `outbound.pin`."""
+    target, header, name = outbound.pin(url, address)
+    return target, {"Host": header}, name
 
 
 async def http_get(url: str, allowed: tuple[str, ...] | None = None) -> ToolResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -58,11 +57,8 @@ def size_limit(settings: Settings, extension: str) -> int:
     return mb * MB
 
 
-def extension_blacklist(settings: Settings) -> set[str]:
-    raw = settings.extra.get("upload_file_extension_blacklist") or os.environ.get(
-        "UPLOAD_FILE_EXTENSION_BLACKLIST", ""
-    )
-    return {e.strip().lower().lstrip(".") for e in str(raw).split(",") if e.strip()}
+def extension_blacklist(settings: Settings) -> frozenset[str]:
+    return settings.upload_extension_blacklist
 
 
 def preview_path(file_id: str) -> str:

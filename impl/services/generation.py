@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -81,14 +80,8 @@ async def start_for_mode(ctx: AppScope, user: str, params: GenerateParams) -> Ru
 
 
 def ping_interval() -> float:
-    """Seconds of silence before a keep-alive frame (settings `extra.sse_ping_interval`,
-    env `SSE_PING_INTERVAL`, default 10)."""
-    settings = runtime.current().settings
-    raw = settings.extra.get("sse_ping_interval") or os.environ.get("SSE_PING_INTERVAL")
-    try:
-        value = float(raw) if raw is not None else DEFAULT_PING_INTERVAL
-    except ValueError:
-        value = DEFAULT_PING_INTERVAL
+    """Seconds of silence before a keep-alive frame (`SSE_PING_INTERVAL`, default 10)."""
+    value = runtime.current().settings.sse_ping_interval
     return value if value > 0 else DEFAULT_PING_INTERVAL
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ log = logging.getLogger("impl.workflow_runs")
 
 WORKFLOW_TERMINAL = ("workflow_finished", "workflow_paused", "error")
 TIMEOUT = "timeout"
-DEFAULT_MAX_EXECUTION_TIME = 1200.0
 CHAT_TERMINAL = ("message_end", "workflow_paused", "error")
 
 
@@ -44,28 +42,13 @@ def registry() -> TaskRegistry:
 
 
 def max_execution_time() -> float:
-    """Seconds a run may execute (paused time excluded) before it is stopped (settings
-    `extra.workflow_max_execution_time`, env `WORKFLOW_MAX_EXECUTION_TIME`, default 1200; 0 = no limit)."""
-    raw = runtime.current().settings.extra.get("workflow_max_execution_time") or os.environ.get(
-        "WORKFLOW_MAX_EXECUTION_TIME"
-    )
-    try:
-        value = float(raw) if raw is not None else DEFAULT_MAX_EXECUTION_TIME
-    except ValueError:
-        value = DEFAULT_MAX_EXECUTION_TIME
-    return max(0.0, value)
+    """Seconds a run may execute, paused time excluded (`WORKFLOW_MAX_EXECUTION_TIME`; 0 = no limit)."""
+    return runtime.current().settings.workflow_max_execution_time
 
 
 def http_allowed_hosts() -> frozenset[str]:
-    """Hosts the http-request node may reach even on private addresses (settings
-    `extra.http_request_allowed_hosts`, env `HTTP_REQUEST_ALLOWED_HOSTS`, comma separated)."""
-    settings = runtime.current().settings
-    raw = (
-        settings.extra.get("http_request_allowed_hosts") or os.environ.get("HTTP_REQUEST_ALLOWED_HOSTS") or ""
-    )
-    if isinstance(raw, list | tuple | set | frozenset):
-        return frozenset(str(h).strip() for h in raw if str(h).strip())
-    return frozenset(h.strip() for h in str(raw).split(",") if h.strip())
+    """Hosts the http-request node may reach on non-public addresses (the outbound allow-list)."""
+    return frozenset(runtime.current().settings.outbound_allowed_hosts)
 
 
 @dataclass

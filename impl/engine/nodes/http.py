@@ -7,19 +7,17 @@ are not followed, so a public URL cannot bounce the call to an internal one.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
-import socket
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from impl import outbound
 from impl.engine.graph import Node
 from impl.engine.runner import NodeError, NodeResult, Scope, WorkflowRunner, handles
 from impl.engine.variables import as_mapping
+from impl.outbound import Address
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 MAX_TIMEOUT = 600.0
@@ -44,58 +42,23 @@ def _pairs(raw: Any, runner: WorkflowRunner) -> list[tuple[str, str | int | floa
     return out
 
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _blocked(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-        or not address.is_global
-    )
-
-
 async def check_destination(url: str, allowed: frozenset[str]) -> Address:
-    """Refuse a URL whose host resolves to a non-public address (unless the host or the address is
-    allow-listed); returns the checked address the request then connects to."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise NodeError(f"invalid URL {url!r}: only http and https URLs are allowed", "InvalidURLError")
-    host = parts.hostname.lower()
+    """Apply the outbound address policy (`impl.outbound`); returns the address to connect to."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise NodeError(f"cannot resolve host {host!r}: {exc}", "HttpRequestNodeError") from exc
-    found = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
-    addresses = sorted(found, key=lambda a: (a.version, int(a)))
-    if not addresses:
-        raise NodeError(f"cannot resolve host {host!r}", "HttpRequestNodeError")
-    if host not in allowed:
-        for address in addresses:
-            if str(address) not in allowed and _blocked(address):
-                raise NodeError(
-                    f"requests to {host} ({address}) are refused: private, loopback and link-local addresses "
-                    "are blocked unless the server's allow-list admits them",
-                    "HttpRequestNodeError",
-                )
-    return addresses[0]
+        return await outbound.check(url, allowed)
+    except outbound.Refused as exc:
+        raise NodeError(
+            f"requests to {exc.host} ({exc.address}) are refused: private, loopback and link-local "
+            "addresses are blocked unless the server's allow-list admits them",
+            "HttpRequestNodeError",
+        ) from None
+    except outbound.InvalidUrl as exc:
+        raise NodeError(str(exc), "InvalidURLError") from None
+    except outbound.OutboundError as exc:
+        raise NodeError(str(exc), "HttpRequestNodeError") from None
 
 
-def pin(url: str, address: Address) -> tuple[str, str, str]:
-    """(URL with the checked address as host, Host header, TLS server name): the connection goes to
-    the address that was checked, never to a second lookup's answer."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    literal = f"[{address}]" if address.version == 6 else str(address)
-    port = f":{parts.port}" if parts.port else ""
-    header = (f"[{host}]" if ":" in host else host) + port
-    return parts._replace(netloc=literal + port).geturl(), header, host
+pin = outbound.pin
 
 
 def _timeouts(raw: Any) -> httpx.Timeout:

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from impl.config import Settings
 from impl.services import agent_tools
 from impl.services.agent_tools import ToolError, calculate, check_url, configured_tools, http_get, invoke, png
 
@@ -196,9 +197,13 @@ async def test_redirect_to_a_private_address_is_refused(page: str) -> None:
         await http_get(page + "/redirect-private", ("127.0.0.1",))
 
 
-def test_allow_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENT_HTTP_ALLOWLIST", " internal.example , 10.0.0.0/8 ,")
-    assert agent_tools.allowlist() == ("internal.example", "10.0.0.0/8")
+def test_allow_list_from_the_environment() -> None:
+    settings = Settings.from_env({"AGENT_HTTP_ALLOWLIST": " internal.example , 10.0.0.0/8 ,"})
+    assert settings.outbound_allowed_hosts == ("internal.example", "10.0.0.0/8")
+    both = Settings.from_env(
+        {"OUTBOUND_ALLOWED_HOSTS": "a.test", "HTTP_REQUEST_ALLOWED_HOSTS": "B.test,a.test"}
+    )
+    assert both.outbound_allowed_hosts == ("a.test", "b.test")
 
 
 async def test_allow_list_by_host_name() -> None:
