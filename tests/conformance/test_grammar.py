@@ -276,6 +276,23 @@ def test_resume_stream_may_continue_after_a_pause(grammars: dict[str, Grammar]) 
     assert ids(check_sequence(g, [ev("workflow_started"), node("node_started", "a")])) == ["terminal-missing"]
 
 
+def test_resume_stream_of_a_run_that_ends_while_paused(grammars: dict[str, Grammar]) -> None:
+    # stopped or timed out while waiting for a form: the run may end without resuming first
+    g = grammars["workflow-events"]
+    paused = [ev("workflow_started"), ev("human_input_required", node_id="approval"), ev("workflow_paused")]
+    assert check_sequence(g, [*paused, wf_done("stopped")]) == []
+    assert endings_matched(g, [*paused, wf_done("stopped")]) == ["stopped"]
+    # the server's older path (a resumption workflow_started first) stays valid
+    assert check_sequence(g, [*paused, ev("workflow_started", reason="resumption"), wf_done("stopped")]) == []
+    assert ids(check_sequence(g, [*paused, wf_done("stopped"), ev("workflow_started")])) == ["after-terminal"]
+    adv = grammars["advanced-chat-events"]
+    assert check_sequence(adv, [*paused, wf_done("stopped"), ev("message_end")]) == []
+    assert check_sequence(adv, [*paused, wf_done("stopped")]) == []
+    assert check_sequence(adv, [*paused, wf_done("failed"), ev("error")]) == []
+    # the POST streams still end at the pause
+    assert ids(check_sequence(grammars["workflow"], [*paused, wf_done("stopped")])) == ["terminal-multiple"]
+
+
 def test_advanced_chat_ends_workflow_finished_then_message_end(grammars: dict[str, Grammar]) -> None:
     g = grammars["advanced-chat"]
     seq = [

@@ -159,6 +159,14 @@ def test_mode_specific_decisions(doc: dict[str, Any]) -> None:
     assert [{"event": "error"}] in grammars["workflow"]["endings"]["failed"]
     assert grammars["workflow"]["endings"]["paused"] == [[{"event": "workflow_paused"}]]
     assert grammars["workflow"]["opening"] == ["error", "workflow_started"]
+    # a run stopped or timed out while paused may end without a resumption workflow_started first
+    assert grammars["workflow-events"]["states"]["paused"]["on"]["workflow_finished"] == "end"
+    assert grammars["advanced-chat-events"]["states"]["paused"]["on"]["workflow_finished"] == "finished"
+    for name in ("workflow", "advanced-chat"):
+        paused_to = {
+            t for s in grammars[name]["states"].values() for e, t in s["on"].items() if e == "workflow_paused"
+        }
+        assert paused_to == {"end"}, name
 
 
 # ------------------------------------------------------------------ agreement with Dify's fields
