@@ -21,6 +21,7 @@ from impl.providers.base import (
     TextDelta,
     Usage,
     collect,
+    until_stopped,
 )
 from impl.providers.builtin import BuiltinModel
 from impl.providers.openai_compatible import OpenAICompatibleModel
@@ -47,6 +48,7 @@ __all__ = [
     "Usage",
     "build_model",
     "collect",
+    "until_stopped",
 ]
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 Role = Literal["system", "user", "assistant"]
 Purpose = Literal["chat", "completion", "title", "suggestions"]
@@ -140,3 +144,38 @@ async def collect(model: ChatModel, request: ModelRequest) -> tuple[str, Usage]:
         else:
             usage = item
     return "".join(parts), usage
+
+
+async def until_stopped(
+    stream: AsyncIterable[T], stop: asyncio.Event, on_stop: Callable[[], None] | None = None
+) -> AsyncGenerator[T, None]:
+    """The stream's items until it ends or `stop` is set, whichever comes first: a read still
+    pending when `stop` is set is cancelled, and the stream is closed either way.  On stop,
+    `on_stop` (if given) is called before the end; an exception it raises ends the iteration.
+    Errors of the stream itself pass through.  Iterate it under `contextlib.aclosing`."""
+    iterator = stream.__aiter__()
+    stop_wait = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            if stop.is_set():
+                if on_stop is not None:
+                    on_stop()
+                return
+            step = asyncio.ensure_future(anext(iterator))
+            await asyncio.wait({step, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(BaseException):
+                    await step
+                if on_stop is not None:
+                    on_stop()
+                return
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        stop_wait.cancel()
+        with contextlib.suppress(BaseException):
+            await iterator.aclose()  # type: ignore[attr-defined]

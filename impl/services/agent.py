@@ -36,10 +36,17 @@ from impl import runtime
 from impl.db.chat_extras_models import AgentThoughtRow
 from impl.db.models import Message, MessageFile, to_unix, utcnow
 from impl.errors import ApiError, invalid_param
-from impl.providers import ChatModel, ModelRequest, PromptMessage, ProviderError, TextDelta, Usage
+from impl.providers import (
+    ChatModel,
+    ModelRequest,
+    PromptMessage,
+    ProviderError,
+    TextDelta,
+    Usage,
+    until_stopped,
+)
 from impl.providers.builtin_tools import BuiltinToolModel
 from impl.providers.function_calling import (
-    AgentItem,
     AgentTurn,
     FunctionCallingModel,
     ThoughtText,
@@ -52,7 +59,7 @@ from impl.services import agent_tools, chat_features, generation
 from impl.services.appconfig import load_config
 from impl.services.dsl import provider_family
 from impl.services.files import preview_path, store_upload
-from impl.services.generation import GenerateParams, GenerationRun, Outcome, Runner, usage_json
+from impl.services.generation import GenerateParams, GenerationRun, Outcome, Runner
 from impl.services.scope import AppScope, model_for
 from impl.tasks import TaskHandle
 
@@ -200,23 +207,10 @@ class AgentRun:
         """One model call; text is streamed as `agent_message`.  None when stopped or answered."""
         params = load_config(self.ctx).model.completion_params
         tools = [c.tool.spec() for c in self.config.tools] if offer else []
-        stream = model.stream_tools(turns, tools, params).__aiter__()
-        stop_wait = asyncio.ensure_future(self.handle.stop_event.wait())
         calls: ToolCalls | None = None
-        try:
-            while not self.handle.stopped:
-                step: asyncio.Future[AgentItem] = asyncio.ensure_future(anext(stream))
-                waiters: set[asyncio.Future[Any]] = {step, stop_wait}
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                if not step.done():
-                    step.cancel()
-                    with contextlib.suppress(BaseException):
-                        await step
-                    break
-                try:
-                    item = step.result()
-                except StopAsyncIteration:
-                    break
+        items = until_stopped(model.stream_tools(turns, tools, params), self.handle.stop_event)
+        async with contextlib.aclosing(items):
+            async for item in items:
                 if isinstance(item, TextDelta):
                     if self.first_token is None:
                         self.first_token = time.monotonic() - self.started
@@ -233,10 +227,6 @@ class AgentRun:
                 else:
                     self.prompt_tokens += item.prompt_tokens
                     self.completion_tokens += item.completion_tokens
-        finally:
-            stop_wait.cancel()
-            with contextlib.suppress(BaseException):
-                await stream.aclose()  # type: ignore[attr-defined]
         return calls
 
     async def call_tools(self, thought: Thought, calls: Sequence[ToolCall], turns: list[AgentTurn]) -> None:
@@ -311,7 +301,7 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
             run, ctx, config, handle, end_user_id, speaker=chat_features.speaker_for(run, features)
         )
         error: ProviderError | ApiError | None = None
-        title_task = asyncio.create_task(chat_features.title_for(model, title_query))
+        title_task = asyncio.create_task(generation.title_for(model, title_query))
         try:
             await state.loop(tool_model(ctx, config.strategy), _turns(request.messages))
         except ProviderError as exc:
@@ -326,28 +316,14 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
             state.speaker.worker.cancel()
         latency = time.monotonic() - state.started
         usage = Usage(state.prompt_tokens, state.completion_tokens)
-        ttft = state.first_token
-        metadata = {
-            "usage": usage_json(usage, latency, ttft, None if ttft is None else latency - ttft),
-            "retriever_resources": [],
-        }
+        metadata = generation.answer_metadata(usage, latency, state.first_token)
         try:
             title = await title_task
-            await generation._persist(run, answer, usage, latency, error, metadata, title)
+            await generation.save_answer(run, answer, usage, latency, metadata, error, title)
         except Exception:
             log.exception("could not persist agent message %s", run.message_id)
             error = error or ApiError(*generation.INTERNAL_EVENT)
-        if error is not None:
-            event = run.envelope("error")
-            event.pop("id", None)
-            event.update({"code": error.code, "message": error.message, "status": error.status})
-        else:
-            event = run.envelope("message_end")
-            event.update({"metadata": metadata, "files": None})
-        run.queue.put_nowait(event)
-        generation._registry().unregister(run.task_id)
-        if not run.outcome.done():
-            run.outcome.set_result(Outcome(answer, metadata, error, handle.stopped and error is None))
+        generation.end_run(run, Outcome(answer, metadata, error, handle.stopped and error is None))
 
     return run_agent
 

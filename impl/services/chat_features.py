@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import logging
 import re
@@ -29,14 +28,12 @@ from impl.db.models import Message
 from impl.errors import ApiError
 from impl.providers import ChatModel, ModelRequest, Usage
 from impl.services import annotation_reply, generation, moderation, tts
-from impl.services.generation import GenerateParams, GenerationRun, Outcome, Runner, usage_json
+from impl.services.generation import GenerateParams, GenerationRun, Outcome, Runner
 from impl.services.scope import AppScope
-from impl.services.suggestions import generate_title
 from impl.tasks import TaskHandle
 
 log = logging.getLogger("impl.chat_features")
 TTS_CHUNK = 12 * 1024
-TITLE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -171,14 +168,6 @@ async def store_answer(message_id: str, answer: str) -> None:
             row.answer = answer
 
 
-async def title_for(model: ChatModel, title_query: str | None) -> str | None:
-    if not title_query:
-        return None
-    with contextlib.suppress(Exception):
-        return await asyncio.wait_for(generate_title(model, title_query), TITLE_TIMEOUT)
-    return None
-
-
 def direct_runner(ctx: AppScope, direct: DirectAnswer, features: Features) -> Runner:
     """Stream a ready answer as one `message`, then `message_end`, without calling the model."""
 
@@ -198,28 +187,16 @@ def direct_runner(ctx: AppScope, direct: DirectAnswer, features: Features) -> Ru
             tts_only = Features(moderation.KeywordModeration(), features.tts)
             answer = await finish(run, answer, tts_only)
             latency = time.monotonic() - started
-            metadata = {
-                "usage": usage_json(Usage(0, 0), latency, None, None),
-                "retriever_resources": [],
-                **direct.metadata,
-            }
-            title = await title_for(model, title_query)
-            await generation._persist(run, answer, Usage(0, 0), latency, None, metadata, title)
+            metadata = {**generation.answer_metadata(Usage(0, 0), latency), **direct.metadata}
+            title = await generation.title_for(model, title_query)
+            await generation.save_answer(run, answer, Usage(0, 0), latency, metadata, None, title)
             if direct.hit is not None:
                 await annotation_reply.record_hit(ctx, direct.hit, run.message_id, direct.query)
         except Exception:
             log.exception("direct answer of task %s failed", run.task_id)
             error = ApiError(*generation.INTERNAL_EVENT)
         finally:
-            if error is None:
-                end = run.envelope("message_end")
-                end.update({"metadata": metadata, "files": None})
-            else:
-                end = _event(run, "error", code=error.code, message=error.message, status=error.status)
-            run.queue.put_nowait(end)
-            generation._registry().unregister(run.task_id)
-            if not run.outcome.done():
-                run.outcome.set_result(Outcome(answer=answer, metadata=metadata, error=error))
+            generation.end_run(run, Outcome(answer=answer, metadata=metadata, error=error))
 
     return run_direct
 
@@ -236,7 +213,7 @@ def finishing_runner(features: Features) -> Runner:
     ) -> None:
         loop = asyncio.get_running_loop()
         inner = dataclasses.replace(run, queue=asyncio.Queue(), outcome=loop.create_future())
-        task = asyncio.create_task(generation._run(inner, model, request, handle, title_query))
+        task = asyncio.create_task(generation.run_model(inner, model, request, handle, title_query))
         speaker = speaker_for(run, features)
         try:
             while True:

@@ -9,49 +9,40 @@ graph failed).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select
-
 from impl import runtime
-from impl.db.models import Conversation, Message, MessageFile, to_unix, utcnow
+from impl.db.models import Conversation, Message, to_unix, utcnow
 from impl.db.workflow_models import WorkflowRun
 from impl.engine import RunOutcome
-from impl.errors import ApiError, invalid_param, not_found
+from impl.errors import invalid_param
 from impl.providers import BuiltinModel, PromptMessage, Usage
 from impl.services import conversation_variables, workflow_runs
 from impl.services.apps import AppContext
-from impl.services.generation import NEW_CONVERSATION_NAME, GenerateParams, register_mode, usage_json
+from impl.services.generation import (
+    NEW_CONVERSATION_NAME,
+    GenerateParams,
+    add_message,
+    answer_metadata,
+    check_conversation,
+    complete_message,
+    conversation_history,
+    register_mode,
+    title_for,
+)
 from impl.services.scope import end_user_for
-from impl.services.suggestions import generate_title
 from impl.services.workflows import file_json, resolve_version, system_files, validate_start_inputs
 
 log = logging.getLogger("impl.chatflow")
 HISTORY_TURNS = 50
-TITLE_TIMEOUT = 10.0
 
 
 async def _history(conversation_id: str) -> list[PromptMessage]:
     async with runtime.current().database.session() as session:
-        rows = (
-            await session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id, Message.status == "normal")
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(HISTORY_TURNS)
-            )
-        ).all()
-    history: list[PromptMessage] = []
-    for row in reversed(rows):
-        history.append(PromptMessage("user", row.query))
-        if row.answer:
-            history.append(PromptMessage("assistant", row.answer))
-    return history
+        return await conversation_history(session, conversation_id, HISTORY_TURNS)
 
 
 class ChatflowTurn:
@@ -83,18 +74,8 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
     existing: Conversation | None = None
     if conversation_id is not None:
         async with db.session() as session:
-            existing = await session.get(Conversation, conversation_id)
-        if (
-            existing is None
-            or existing.app_id != ctx.app_id
-            or existing.end_user_id != end_user.id
-            or existing.is_deleted
-        ):
-            raise not_found("Conversation Not Exists.")
-        if existing.status != "normal":
-            raise ApiError(
-                "conversation_completed", "The conversation has ended. Please start a new conversation.", 400
-            )
+            found = await session.get(Conversation, conversation_id)
+        existing = check_conversation(found, ctx.app_id, end_user.id)
         inputs = dict(existing.inputs or {})
     else:
         inputs = await validate_start_inputs(ctx, version.user_input_form, params.inputs)
@@ -128,42 +109,18 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
             await conversation_variables.create_for(
                 session, ctx.app_id, conversation.id, version.model_config.get("conversation_variables")
             )
-        parent = await session.scalar(
-            select(Message.id)
-            .where(Message.conversation_id == conversation.id)
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(1)
-        )
-        conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
-        dialogue_count = conversation.dialogue_count
-        message = Message(
-            app_id=ctx.app_id,
-            app_version_id=version.id,
-            conversation_id=conversation.id,
-            end_user_id=end_user.id,
-            parent_message_id=parent,
+        message = await add_message(
+            session,
+            conversation,
+            version_id=version.id,
             query=query,
             inputs=inputs,
-            answer="",
-            status="normal",
             task_id=task_id,
             trace_id=params.trace_id,
-            created_at=now,
-            updated_at=now,
+            files=files,
+            now=now,
         )
-        session.add(message)
-        await session.flush()
-        for f in files:
-            session.add(
-                MessageFile(
-                    message_id=message.id,
-                    type=f.type,
-                    transfer_method=f.transfer_method,
-                    url=f.url,
-                    upload_file_id=f.upload.id if f.upload else None,
-                    belongs_to="user",
-                )
-            )
+        dialogue_count = conversation.dialogue_count
         session.add(
             WorkflowRun(
                 id=run_id,
@@ -227,32 +184,20 @@ async def _finish(
 ) -> list[dict[str, Any]]:
     """Complete the message row; the events that follow `workflow_finished`."""
     ctx = live.ctx
-    title: str | None = None
-    if title_query:
-        with contextlib.suppress(Exception):
-            title = await asyncio.wait_for(_title(title_query), TITLE_TIMEOUT)
+    title = await title_for(BuiltinModel(), title_query)
     usage = _usage(outcome, live.runner.prompt_tokens if live.runner else 0)
-    metadata: dict[str, Any] = {
-        "usage": usage_json(usage, outcome.elapsed_time, None, None),
-        "retriever_resources": [],
-    }
+    metadata = answer_metadata(usage, outcome.elapsed_time)
     failed = outcome.status == "failed"
-    async with runtime.current().database.transaction() as session:
-        message = await session.get(Message, ctx.message_id)
-        if message is not None:
-            message.answer = outcome.answer
-            message.message_tokens = usage.prompt_tokens
-            message.answer_tokens = usage.completion_tokens
-            message.provider_response_latency = outcome.elapsed_time
-            message.total_price = "0"
-            message.message_metadata = metadata
-            if failed:
-                message.status = "error"
-                message.error = outcome.error
-        if title and ctx.conversation_id:
-            conversation = await session.get(Conversation, ctx.conversation_id)
-            if conversation is not None and conversation.name == NEW_CONVERSATION_NAME:
-                conversation.name = title
+    await complete_message(
+        ctx.message_id,
+        ctx.conversation_id,
+        answer=outcome.answer,
+        usage=usage,
+        latency=outcome.elapsed_time,
+        metadata=metadata,
+        error=outcome.error if failed else None,
+        title=title,
+    )
     base = {
         "task_id": ctx.task_id,
         "message_id": ctx.message_id,
@@ -278,10 +223,6 @@ def _usage(outcome: RunOutcome, prompt_tokens: int) -> Usage:
     return Usage(prompt_tokens=prompt, completion_tokens=outcome.total_tokens - prompt)
 
 
-async def _title(query: str) -> str | None:
-    return await generate_title(BuiltinModel(), query)
-
-
 async def blocking_body(live: workflow_runs.LiveRun) -> dict[str, Any]:
     """Chat-shaped blocking reply once the turn ends (a failed graph is a 400 error)."""
     data = await workflow_runs.wait_result(live)
@@ -294,10 +235,7 @@ async def blocking_body(live: workflow_runs.LiveRun) -> dict[str, Any]:
     metadata = dict(message.message_metadata or {}) if message is not None else {}
     if data.get("status") == "paused":
         answer = "".join(e.get("answer", "") for e in live.log if e.get("event") == "message")
-        metadata = {
-            "usage": usage_json(_zero(), data.get("elapsed_time") or 0.0, None, None),
-            "retriever_resources": [],
-        }
+        metadata = answer_metadata(_zero(), data.get("elapsed_time") or 0.0)
     return {
         "event": "message",
         "task_id": ctx.task_id,
@@ -306,7 +244,7 @@ async def blocking_body(live: workflow_runs.LiveRun) -> dict[str, Any]:
         "conversation_id": ctx.conversation_id,
         "mode": "advanced-chat",
         "answer": answer,
-        "metadata": metadata or {"usage": usage_json(_zero(), 0.0, None, None), "retriever_resources": []},
+        "metadata": metadata or answer_metadata(_zero(), 0.0),
         "created_at": to_unix(ctx.created_at),
     }
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from impl.providers import (
     ProviderError,
     TextDelta,
     Usage,
+    until_stopped,
 )
 from impl.providers.builtin import count_tokens
 from impl.services.appconfig import ChatAppConfig, HasAppConfig, load_config
@@ -43,6 +45,7 @@ from impl.tasks import TaskHandle, TaskRegistry
 log = logging.getLogger("impl.generation")
 
 NEW_CONVERSATION_NAME = "New conversation"
+CONVERSATION_NOT_FOUND = "Conversation Not Exists."
 INTERNAL_EVENT = ("internal_server_error", "Internal Server Error, please contact support.", 500)
 TERMINAL = ("message_end", "error")
 DEFAULT_PING_INTERVAL = 10.0
@@ -85,7 +88,8 @@ def ping_interval() -> float:
     return value if value > 0 else DEFAULT_PING_INTERVAL
 
 
-def _registry() -> TaskRegistry:
+def task_registry() -> TaskRegistry:
+    """The runtime's registry of running generations (register on start, unregister at the end)."""
     tasks = runtime.current().tasks
     assert isinstance(tasks, TaskRegistry)
     return tasks
@@ -108,6 +112,13 @@ def usage_json(usage: Usage, latency: float, ttft: float | None, generate: float
         "time_to_first_token": None if ttft is None else round(ttft, 6),
         "time_to_generate": None if generate is None else round(generate, 6),
     }
+
+
+def answer_metadata(usage: Usage, latency: float, first_token: float | None = None) -> dict[str, Any]:
+    """A finished answer's `metadata` (usage with its timings; no retriever resources), as
+    `message_end` and the blocking reply carry it and the message row stores it."""
+    generate = None if first_token is None else latency - first_token
+    return {"usage": usage_json(usage, latency, first_token, generate), "retriever_resources": []}
 
 
 @dataclass
@@ -202,7 +213,11 @@ def parse_conversation_id(raw: Any) -> str | None:
         raise invalid_param("conversation_id must be a valid UUID") from None
 
 
-async def _history(session: AsyncSession, conversation_id: str, turns: int) -> list[PromptMessage]:
+async def conversation_history(
+    session: AsyncSession, conversation_id: str, turns: int
+) -> list[PromptMessage]:
+    """The model's memory of a conversation: its last `turns` turns that did not fail, oldest
+    first, as user / assistant prompt messages (a turn without an answer gives only its query)."""
     if turns <= 0:
         return []
     rows = (
@@ -221,6 +236,76 @@ async def _history(session: AsyncSession, conversation_id: str, turns: int) -> l
     return history
 
 
+def check_conversation(conversation: Conversation | None, app_id: str, end_user_id: str) -> Conversation:
+    """The conversation a new turn continues: 404 unless it is this app's and this user's and not
+    deleted; 400 `conversation_completed` once it has ended."""
+    if (
+        conversation is None
+        or conversation.app_id != app_id
+        or conversation.end_user_id != end_user_id
+        or conversation.is_deleted
+    ):
+        raise not_found(CONVERSATION_NOT_FOUND)
+    if conversation.status != "normal":
+        raise ApiError(
+            "conversation_completed", "The conversation has ended. Please start a new conversation.", 400
+        )
+    return conversation
+
+
+async def add_message(
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    version_id: str | None,
+    query: str,
+    inputs: dict[str, Any],
+    task_id: str,
+    trace_id: str | None,
+    files: list[RequestFile],
+    now: datetime,
+    threaded: bool = True,
+) -> Message:
+    """Add a new turn to a conversation: count it, store its message row (no answer yet; its
+    parent is the conversation's latest message when `threaded`) and the files the user sent."""
+    parent = await session.scalar(
+        select(Message.id)
+        .where(Message.conversation_id == conversation.id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+    conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
+    message = Message(
+        app_id=conversation.app_id,
+        app_version_id=version_id,
+        conversation_id=conversation.id,
+        end_user_id=conversation.end_user_id,
+        parent_message_id=parent if threaded else None,
+        query=query,
+        inputs=inputs,
+        answer="",
+        status="normal",
+        task_id=task_id,
+        trace_id=trace_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    for f in files:
+        session.add(
+            MessageFile(
+                message_id=message.id,
+                type=f.type,
+                transfer_method=f.transfer_method,
+                url=f.url,
+                upload_file_id=f.upload.id if f.upload else None,
+                belongs_to="user",
+            )
+        )
+    return message
+
+
 def _prompt(
     kind: Kind, config: ChatAppConfig, inputs: dict[str, Any], query: str, history: list[PromptMessage],
     images: tuple[Any, ...],
@@ -237,8 +322,8 @@ def _prompt(
     return tuple(messages)
 
 
-# Drives a started run instead of `_run` (agent loop, annotation replies, moderation presets);
-# same arguments as `_run`.
+# Drives a started run instead of `run_model` (agent loop, annotation replies, moderation presets);
+# same arguments as `run_model`, and like it ends with `end_run`.
 Runner = Callable[["GenerationRun", ChatModel, ModelRequest, TaskHandle, "str | None"], Awaitable[None]]
 
 
@@ -257,21 +342,10 @@ async def start(
     async with rt.database.transaction() as session:
         conversation: Conversation | None = None
         if params.conversation_id is not None:
-            conversation = await session.get(Conversation, params.conversation_id)
-            if (
-                conversation is None
-                or conversation.app_id != ctx.app_id
-                or conversation.end_user_id != end_user.id
-                or conversation.is_deleted
-                or params.kind != "chat"
-            ):
-                raise not_found("Conversation Not Exists.")
-            if conversation.status != "normal":
-                raise ApiError(
-                    "conversation_completed",
-                    "The conversation has ended. Please start a new conversation.",
-                    400,
-                )
+            if params.kind != "chat":  # a completion has no later turns
+                raise not_found(CONVERSATION_NOT_FOUND)
+            found = await session.get(Conversation, params.conversation_id)
+            conversation = check_conversation(found, ctx.app_id, end_user.id)
             # Later turns keep the inputs stored with the conversation (Dify's behaviour).
             inputs = dict(conversation.inputs or {})
         else:
@@ -279,7 +353,9 @@ async def start(
         files = await resolve_request_files(
             session, config.file_upload, params.files, app_id=ctx.app_id, tenant_id=ctx.tenant_id
         )
-        history = await _history(session, conversation.id, config.history_turns) if conversation else []
+        history = (
+            await conversation_history(session, conversation.id, config.history_turns) if conversation else []
+        )
         now = utcnow()
         is_new = conversation is None
         if conversation is None:
@@ -298,41 +374,18 @@ async def start(
             await session.flush()
         else:
             conversation.updated_at = now
-        parent = await session.scalar(
-            select(Message.id)
-            .where(Message.conversation_id == conversation.id)
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(1)
-        )
-        conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
-        message = Message(
-            app_id=ctx.app_id,
-            app_version_id=ctx.version_id,
-            conversation_id=conversation.id,
-            end_user_id=end_user.id,
-            parent_message_id=parent if params.kind == "chat" else None,
+        message = await add_message(
+            session,
+            conversation,
+            version_id=ctx.version_id,
             query=query,
             inputs=inputs,
-            answer="",
-            status="normal",
             task_id=task_id,
             trace_id=params.trace_id,
-            created_at=now,
-            updated_at=now,
+            files=files,
+            now=now,
+            threaded=params.kind == "chat",
         )
-        session.add(message)
-        await session.flush()
-        for f in files:
-            session.add(
-                MessageFile(
-                    message_id=message.id,
-                    type=f.type,
-                    transfer_method=f.transfer_method,
-                    url=f.url,
-                    upload_file_id=f.upload.id if f.upload else None,
-                    belongs_to="user",
-                )
-            )
         owner = end_user.id
         ids = (message.id, conversation.id, to_unix(now) or 0)
     log.info(
@@ -352,9 +405,9 @@ async def start(
         params=dict(config.model.completion_params),
         purpose=params.kind,
     )
-    handle = _registry().register(task_id, owner)
+    handle = task_registry().register(task_id, owner)
     title_query = query if params.kind == "chat" and is_new and params.auto_generate_name else None
-    handle.runner = asyncio.create_task(_drive(runner or _run, run, model, request, handle, title_query))
+    handle.runner = asyncio.create_task(_drive(runner or run_model, run, model, request, handle, title_query))
     return run
 
 
@@ -371,50 +424,34 @@ def _images(model: ChatModel, files: list[RequestFile]) -> tuple[Any, ...]:
     return image_inputs(runtime.current().settings, files)
 
 
-async def _run(
+async def run_model(
     run: GenerationRun, model: ChatModel, request: ModelRequest, handle: TaskHandle, title_query: str | None
 ) -> None:
+    """The default `Runner`: stream the model's answer as `message` events, then store the
+    message and end the run (`message_end`, or `error` when the model failed)."""
     started = time.monotonic()
     parts: list[str] = []
     usage: Usage | None = None
     error: ProviderError | ApiError | None = None
     first_token: float | None = None
     title_task = asyncio.create_task(generate_title(model, title_query)) if title_query else None
-    stream = model.stream(request).__aiter__()
-    stop_wait = asyncio.ensure_future(handle.stop_event.wait())
     try:
-        while not handle.stopped:
-            step = asyncio.ensure_future(anext(stream))
-            await asyncio.wait({step, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                step.cancel()
-                with contextlib.suppress(BaseException):
-                    await step
-                break
-            try:
-                item = step.result()
-            except StopAsyncIteration:
-                break
-            except ProviderError as exc:
-                error = exc
-                break
-            except Exception:
-                log.exception("model failure in task %s", run.task_id)
-                error = ApiError(*INTERNAL_EVENT)
-                break
-            if isinstance(item, TextDelta):
-                if first_token is None:
-                    first_token = time.monotonic() - started
-                parts.append(item.text)
-                event = run.envelope("message")
-                event["answer"] = item.text
-                run.queue.put_nowait(event)
-            else:
-                usage = item
-    finally:
-        stop_wait.cancel()
-        with contextlib.suppress(BaseException):
-            await stream.aclose()  # type: ignore[attr-defined]
+        async with contextlib.aclosing(until_stopped(model.stream(request), handle.stop_event)) as items:
+            async for item in items:
+                if isinstance(item, TextDelta):
+                    if first_token is None:
+                        first_token = time.monotonic() - started
+                    parts.append(item.text)
+                    event = run.envelope("message")
+                    event["answer"] = item.text
+                    run.queue.put_nowait(event)
+                else:
+                    usage = item
+    except ProviderError as exc:
+        error = exc
+    except Exception:
+        log.exception("model failure in task %s", run.task_id)
+        error = ApiError(*INTERNAL_EVENT)
     stopped = handle.stopped and error is None
     answer = "".join(parts)
     latency = time.monotonic() - started
@@ -423,70 +460,110 @@ async def _run(
             prompt_tokens=sum(count_tokens(m.content) + 3 for m in request.messages),
             completion_tokens=len(parts),
         )
-    metadata = {
-        "usage": usage_json(
-            usage, latency, first_token, None if first_token is None else latency - first_token
-        ),
-        "retriever_resources": [],
-    }
+    metadata = answer_metadata(usage, latency, first_token)
     try:
         title = None
         if title_task is not None:
             with contextlib.suppress(Exception):
                 title = await asyncio.wait_for(title_task, TITLE_TIMEOUT)
-        await _persist(run, answer, usage, latency, error, metadata, title)
+        await save_answer(run, answer, usage, latency, metadata, error, title)
     except Exception:
         log.exception("could not persist message %s", run.message_id)
         error = error or ApiError(*INTERNAL_EVENT)
     finally:
         if error is not None:
-            event = run.envelope("error")
-            event.pop("id", None)
-            event.update({"code": error.code, "message": error.message, "status": error.status})
             log.info("generation failed task=%s code=%s", run.task_id, error.code)
         else:
-            event = run.envelope("message_end")
-            event["metadata"] = metadata
-            event["files"] = None
             log.info(
                 "generation %s task=%s tokens=%d latency=%.3fs",
                 "stopped" if stopped else "finished", run.task_id, usage.total_tokens, latency,
             )  # fmt: skip
-        run.queue.put_nowait(event)
-        _registry().unregister(run.task_id)
-        if not run.outcome.done():
-            run.outcome.set_result(Outcome(answer=answer, metadata=metadata, error=error, stopped=stopped))
+        end_run(run, Outcome(answer=answer, metadata=metadata, error=error, stopped=stopped))
 
 
-async def _persist(
+async def title_for(model: ChatModel, title_query: str | None) -> str | None:
+    """A new conversation's generated name, or None (no query to name it after, the model
+    failed, or it took longer than `TITLE_TIMEOUT` seconds)."""
+    if not title_query:
+        return None
+    with contextlib.suppress(Exception):
+        return await asyncio.wait_for(generate_title(model, title_query), TITLE_TIMEOUT)
+    return None
+
+
+async def save_answer(
     run: GenerationRun,
     answer: str,
     usage: Usage,
     latency: float,
-    error: ProviderError | ApiError | None,
     metadata: dict[str, Any],
+    error: ProviderError | ApiError | None,
     title: str | None,
 ) -> None:
+    """Store a finished generation's answer on its message row (see `complete_message`)."""
+    await complete_message(
+        run.message_id,
+        run.conversation_id,
+        answer=answer,
+        usage=usage,
+        latency=latency,
+        metadata=metadata,
+        error=None if error is None else error.message,
+        title=title,
+    )
+
+
+async def complete_message(
+    message_id: str | None,
+    conversation_id: str | None,
+    *,
+    answer: str,
+    usage: Usage,
+    latency: float,
+    metadata: dict[str, Any],
+    error: str | None,
+    title: str | None,
+) -> None:
+    """Write a finished turn onto its message row (answer, tokens, latency, metadata; a non-None
+    `error` marks the message failed) and give a conversation still called `New conversation`
+    its generated `title`. Every app mode that answers in a conversation ends its turn here."""
     async with runtime.current().database.transaction() as session:
-        message = await session.get(Message, run.message_id)
-        if message is None:
-            return
-        message.answer = answer
-        message.message_tokens = usage.prompt_tokens
-        message.answer_tokens = usage.completion_tokens
-        message.provider_response_latency = latency
-        message.total_price = "0"
-        message.message_metadata = metadata
-        if error is not None:
-            message.status = "error"
-            message.error = error.message
-        if title:
-            conversation = await session.get(Conversation, run.conversation_id)
+        message = None if message_id is None else await session.get(Message, message_id)
+        if message is not None:
+            message.answer = answer
+            message.message_tokens = usage.prompt_tokens
+            message.answer_tokens = usage.completion_tokens
+            message.provider_response_latency = latency
+            message.total_price = "0"
+            message.message_metadata = metadata
+            if error is not None:
+                message.status = "error"
+                message.error = error
+        if title and conversation_id:
+            conversation = await session.get(Conversation, conversation_id)
             if conversation is not None and conversation.name == NEW_CONVERSATION_NAME:
                 conversation.name = title
+
+
+def end_run(run: GenerationRun, outcome: Outcome) -> None:
+    """The last step of every `Runner`: queue the terminal event (`error` when the outcome has
+    one, else `message_end` with its metadata), release the task id, settle the outcome."""
+    error = outcome.error
+    if error is not None:
+        event = run.envelope("error")
+        event.pop("id", None)
+        event.update({"code": error.code, "message": error.message, "status": error.status})
+    else:
+        event = run.envelope("message_end")
+        event["metadata"] = outcome.metadata
+        event["files"] = None
+    run.queue.put_nowait(event)
+    task_registry().unregister(run.task_id)
+    if not run.outcome.done():
+        run.outcome.set_result(outcome)
 
 
 async def stop(ctx: AppScope, user: str, task_id: str) -> None:
     """Stop a running generation of this user; anything else is ignored (always success)."""
     end_user = await end_user_for(ctx, user)
-    await _registry().stop(task_id, end_user.id)
+    await task_registry().stop(task_id, end_user.id)

@@ -8,7 +8,6 @@ query when the reply is not the JSON object a real model returns.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -19,7 +18,7 @@ from impl.engine.graph import Node
 from impl.engine.nodes.basic import render_jinja
 from impl.engine.runner import NodeError, NodeResult, Scope, WorkflowRunner, handles
 from impl.engine.variables import as_mapping, selector_of, to_text
-from impl.providers import ImageInput, ModelRequest, PromptMessage, TextDelta, Usage
+from impl.providers import ImageInput, ModelRequest, PromptMessage, TextDelta, Usage, until_stopped
 from impl.providers.builtin import count_tokens
 
 ROLES = ("system", "user", "assistant")
@@ -68,32 +67,15 @@ async def invoke(
     )
     parts: list[str] = []
     usage: Usage | None = None
-    iterator = model.stream(request).__aiter__()
-    stop_wait = asyncio.ensure_future(runner.stop_event.wait())
-    try:
-        while True:
-            runner.check_stop()
-            step = asyncio.ensure_future(anext(iterator))
-            await asyncio.wait({step, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                step.cancel()
-                with contextlib.suppress(BaseException):
-                    await step
-                runner.check_stop()
-            try:
-                item = step.result()
-            except StopAsyncIteration:
-                break
+    items = until_stopped(model.stream(request), runner.stop_event, on_stop=runner.check_stop)
+    async with contextlib.aclosing(items):
+        async for item in items:
             if isinstance(item, TextDelta):
                 parts.append(item.text)
                 if stream:
                     runner.stream_delta(node, item.text)
             else:
                 usage = item
-    finally:
-        stop_wait.cancel()
-        with contextlib.suppress(BaseException):
-            await iterator.aclose()  # type: ignore[attr-defined]
     if usage is None:
         usage = Usage(sum(count_tokens(m.content) + 3 for m in messages), len(parts))
     return "".join(parts), usage
