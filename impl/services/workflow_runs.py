@@ -23,9 +23,10 @@ from impl.db.models import to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
 from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
 from impl.engine.runner import RunStopped
-from impl.providers import ChatModel, ModelConfig, PromptMessage, build_model
+from impl.providers import ChatModel, PromptMessage
 from impl.services import human_input
 from impl.services.appconfig import parse_model
+from impl.services.scope import model_for
 from impl.tasks import TaskHandle, TaskRegistry
 
 log = logging.getLogger("impl.workflow_runs")
@@ -139,9 +140,16 @@ class LiveRun:
     def emit(self, name: str, data: dict[str, Any]) -> None:
         self.publish(self.wrap(name, data))
 
-    async def follow(self, start: int = 0, *, stop_at_pause: bool = True) -> AsyncIterator[dict[str, Any]]:
-        """Events from `start` on, live, until a terminal one (a pause ends it when the run
-        is still paused at that point and `stop_at_pause`)."""
+    async def follow(
+        self, start: int = 0, *, stop_at_pause: bool = True, replay: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events from `start` on, live, until a terminal one.
+
+        The stream of the request that started the run (`replay=False`) ends at its first
+        `workflow_paused`, even when the form was already submitted by the time a slow reader
+        gets there: for that stream the pause is terminal. A resume stream (`replay=True`)
+        replays the log from the start, so a pause ends it only when the run is still paused
+        at that point; with `stop_at_pause=False` no pause ends it."""
         index = start
         terminal = CHAT_TERMINAL if self.chat else WORKFLOW_TERMINAL
         while True:
@@ -151,7 +159,9 @@ class LiveRun:
                 yield event
                 name = event.get("event")
                 if name == "workflow_paused":
-                    if stop_at_pause and self.paused and index == len(self.log):
+                    if not stop_at_pause:
+                        continue
+                    if not replay or (self.paused and index == len(self.log)):
                         return
                     continue
                 if name in terminal:
@@ -177,13 +187,7 @@ class Hooks:
         self.http_allowed_hosts = http_allowed_hosts()
 
     def build_model(self, model: Mapping[str, Any]) -> ChatModel:
-        config: ModelConfig = parse_model(model)
-        settings = runtime.current().settings
-        if config.base_url is None and settings.openai_api_base:
-            config = ModelConfig(**{**config.__dict__, "base_url": settings.openai_api_base})
-        if config.api_key is None and settings.openai_api_key:
-            config = ModelConfig(**{**config.__dict__, "api_key": settings.openai_api_key})
-        return build_model(config)
+        return model_for(parse_model(model))
 
     async def write_conversation_variable(self, name: str, value: Any) -> None:
         if self.live.ctx.write_variable is not None:

@@ -389,7 +389,7 @@ async def replay(ctx: AppContext, user: str, run_id: str, *, continue_on_pause: 
         raise not_found("Workflow run not found")
     live = workflow_runs.live_run(row.id)
     if live is not None:
-        return live.follow(0, stop_at_pause=not continue_on_pause)
+        return live.follow(0, stop_at_pause=not continue_on_pause, replay=True)
     return _stored(list(row.event_log or []))
 
 
