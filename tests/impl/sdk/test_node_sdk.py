@@ -33,3 +33,23 @@ def test_node_sdk_chat_and_completion(live_server: Any) -> None:
     assert out["deleteStatus"] == 204
     assert "otters" in out["completionAnswer"]
     assert out["completionStream"][-1] == "message_end"
+
+
+def test_node_sdk_runs_a_workflow(live_server: Any) -> None:
+    proc = subprocess.run(
+        ["node", "workflow.mjs", live_server.base_url, live_server.keys["workflow"]],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["blockingStatus"] == "succeeded"
+    assert out["blockingOutputs"] == {"greeting": "Hello, Node!"}
+    assert len(out["blockingRunId"]) == 36
+    events = out["streamEvents"]
+    assert events[0] == "workflow_started" and events[-1] == "workflow_finished"
+    assert events.count("node_started") == events.count("node_finished") == 3
+    assert out["streamOutputs"] == {"greeting": "Hello, Stream!"}
