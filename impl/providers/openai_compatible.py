@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -44,21 +45,24 @@ def _message_json(message: PromptMessage, vision: bool) -> dict[str, Any]:
     return {"role": message.role, "content": content}
 
 
-def _error_text(response: httpx.Response, body: bytes) -> str:
+def error_text(status: int, body: bytes, *, top_level_message: bool = True) -> str:
+    """The message of an upstream error body: OpenAI's `error.message` (or a string `error`),
+    else a top-level `message` (only where `top_level_message`), else the start of a non-JSON
+    body, else `HTTP <status>`."""
     try:
         data = json.loads(body)
     except ValueError:
         text = body.decode("utf-8", "replace").strip()
-        return text[:500] or f"HTTP {response.status_code}"
+        return text[:500] or f"HTTP {status}"
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
             return str(err["message"])
         if isinstance(err, str):
             return err
-        if isinstance(data.get("message"), str):
+        if top_level_message and isinstance(data.get("message"), str):
             return str(data["message"])
-    return f"HTTP {response.status_code}"
+    return f"HTTP {status}"
 
 
 def error_for_status(status: int, message: str) -> ProviderError:
@@ -73,6 +77,87 @@ def error_for_status(status: int, message: str) -> ProviderError:
     if status == 404:
         return ModelCurrentlyNotSupportError(message)
     return CompletionRequestError(f"[{status}] {message}")
+
+
+def chat_payload(
+    model: str,
+    messages: list[dict[str, Any]],
+    params: Mapping[str, Any],
+    tools: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A streamed `/chat/completions` body asking for usage in the last chunk; `tools` when
+    given, then the DSL's `FORWARDED_PARAMS` that are set."""
+    payload: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if tools:
+        payload["tools"] = tools
+    for key in FORWARDED_PARAMS:
+        if params.get(key) is not None:
+            payload[key] = params[key]
+    return payload
+
+
+async def stream_chunks(
+    base_url: str,
+    api_key: str | None,
+    payload: dict[str, Any],
+    *,
+    timeout: float,
+    transport: httpx.AsyncBaseTransport | None = None,
+    top_level_message: bool = True,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """POST `payload` to `<base_url>/chat/completions` and yield each SSE `data:` chunk as JSON
+    until `[DONE]`.  Every failure is a `ProviderError`: no key, an HTTP error status (through
+    `error_for_status`; `top_level_message` as in `error_text`), an error chunk, a malformed
+    chunk, a stream that ends without `[DONE]`, a timeout or a broken connection.  Iterate it
+    under `contextlib.aclosing` so that stopping early closes the connection at once."""
+    if not api_key:
+        raise ProviderNotInitializeError("No API key is configured for the OpenAI-compatible provider.")
+    headers = {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream"}
+    try:
+        async with (
+            httpx.AsyncClient(timeout=timeout, transport=transport) as client,
+            client.stream("POST", f"{base_url}/chat/completions", json=payload, headers=headers) as response,
+        ):
+            if response.status_code >= 400:
+                body = await response.aread()
+                status = response.status_code
+                raise error_for_status(status, error_text(status, body, top_level_message=top_level_message))
+            done = False
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    done = True
+                    break
+                try:
+                    chunk = json.loads(data)
+                except ValueError as exc:
+                    raise CompletionRequestError(f"Malformed stream chunk: {exc}") from exc
+                if isinstance(chunk.get("error"), dict):
+                    raise CompletionRequestError(str(chunk["error"].get("message", "provider error")))
+                yield chunk
+            if not done:
+                raise CompletionRequestError("The provider closed the stream before it finished.")
+    except ProviderError:
+        raise
+    except httpx.TimeoutException as exc:
+        raise CompletionRequestError(f"The provider timed out: {exc.__class__.__name__}") from exc
+    except httpx.HTTPError as exc:
+        raise CompletionRequestError(f"The provider connection failed: {exc}") from exc
+
+
+def chunk_usage(chunk: Mapping[str, Any]) -> Usage | None:
+    """The token usage a chunk reports (the last one, with `include_usage`), if any."""
+    raw = chunk.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
 
 
 class OpenAICompatibleModel:
@@ -96,66 +181,24 @@ class OpenAICompatibleModel:
         self._transport = transport
 
     def _payload(self, request: ModelRequest) -> dict[str, Any]:
-        params: Mapping[str, Any] = request.params
-        payload: dict[str, Any] = {
-            "model": self.name,
-            "messages": [_message_json(m, self.supports_vision) for m in request.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        for key in FORWARDED_PARAMS:
-            if params.get(key) is not None:
-                payload[key] = params[key]
-        return payload
+        messages = [_message_json(m, self.supports_vision) for m in request.messages]
+        return chat_payload(self.name, messages, request.params)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
-        if not self.api_key:
-            raise ProviderNotInitializeError("No API key is configured for the OpenAI-compatible provider.")
-        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "text/event-stream"}
-        url = f"{self.base_url}/chat/completions"
         usage: Usage | None = None
         chars = 0
-        try:
-            async with (
-                httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client,
-                client.stream("POST", url, json=self._payload(request), headers=headers) as response,
-            ):
-                if response.status_code >= 400:
-                    body = await response.aread()
-                    raise error_for_status(response.status_code, _error_text(response, body))
-                done = False
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError as exc:
-                        raise CompletionRequestError(f"Malformed stream chunk: {exc}") from exc
-                    if isinstance(chunk.get("error"), dict):
-                        raise CompletionRequestError(str(chunk["error"].get("message", "provider error")))
-                    for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            chars += len(text)
-                            yield TextDelta(text)
-                    raw_usage = chunk.get("usage")
-                    if isinstance(raw_usage, dict):
-                        usage = Usage(
-                            prompt_tokens=int(raw_usage.get("prompt_tokens") or 0),
-                            completion_tokens=int(raw_usage.get("completion_tokens") or 0),
-                        )
-                if not done:
-                    raise CompletionRequestError("The provider closed the stream before it finished.")
-        except ProviderError:
-            raise
-        except httpx.TimeoutException as exc:
-            raise CompletionRequestError(f"The provider timed out: {exc.__class__.__name__}") from exc
-        except httpx.HTTPError as exc:
-            raise CompletionRequestError(f"The provider connection failed: {exc}") from exc
+        payload = self._payload(request)
+        chunks = stream_chunks(
+            self.base_url, self.api_key, payload, timeout=self.timeout, transport=self._transport
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        chars += len(text)
+                        yield TextDelta(text)
+                usage = chunk_usage(chunk) or usage  # a Usage is always truthy
         if usage is None:
             prompt_chars = sum(len(m.content) for m in request.messages)
             usage = Usage(prompt_tokens=max(1, prompt_chars // 4), completion_tokens=max(0, chars // 4))

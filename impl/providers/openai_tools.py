@@ -4,21 +4,15 @@ streamed: text deltas pass through as they arrive; tool-call fragments are put t
 
 from __future__ import annotations
 
-import json
+import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from impl.providers.base import (
-    CompletionRequestError,
-    ProviderError,
-    ProviderNotInitializeError,
-    TextDelta,
-    Usage,
-)
+from impl.providers.base import TextDelta, Usage
 from impl.providers.function_calling import AgentItem, AgentTurn, ToolCall, ToolCalls, ToolSpec
-from impl.providers.openai_compatible import FORWARDED_PARAMS, error_for_status
+from impl.providers.openai_compatible import chat_payload, chunk_usage, stream_chunks
 
 
 def turn_json(turn: AgentTurn) -> dict[str, Any]:
@@ -39,20 +33,6 @@ def tool_json(tool: ToolSpec) -> dict[str, Any]:
         "type": "function",
         "function": {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)},
     }
-
-
-def _error_text(body: bytes, status: int) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace").strip()[:500] or f"HTTP {status}"
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    return f"HTTP {status}"
 
 
 class _CallBuffer:
@@ -101,78 +81,34 @@ class OpenAIToolModel:
     def payload(
         self, turns: Sequence[AgentTurn], tools: Sequence[ToolSpec], params: Mapping[str, Any]
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.name,
-            "messages": [turn_json(t) for t in turns],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if tools:
-            body["tools"] = [tool_json(t) for t in tools]
-        for key in FORWARDED_PARAMS:
-            if params.get(key) is not None:
-                body[key] = params[key]
-        return body
+        return chat_payload(self.name, [turn_json(t) for t in turns], params, [tool_json(t) for t in tools])
 
     async def stream_tools(
         self, turns: Sequence[AgentTurn], tools: Sequence[ToolSpec], params: Mapping[str, Any]
     ) -> AsyncIterator[AgentItem]:
-        if not self.api_key:
-            raise ProviderNotInitializeError("No API key is configured for the OpenAI-compatible provider.")
-        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "text/event-stream"}
         buffer = _CallBuffer()
         usage: Usage | None = None
         chars = 0
-        try:
-            async with (
-                httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client,
-                client.stream(
-                    "POST",
-                    f"{self.base_url}/chat/completions",
-                    json=self.payload(turns, tools, params),
-                    headers=headers,
-                ) as response,
-            ):
-                if response.status_code >= 400:
-                    raise error_for_status(
-                        response.status_code, _error_text(await response.aread(), response.status_code)
-                    )
-                done = False
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError as exc:
-                        raise CompletionRequestError(f"Malformed stream chunk: {exc}") from exc
-                    if isinstance(chunk.get("error"), dict):
-                        raise CompletionRequestError(str(chunk["error"].get("message", "provider error")))
-                    for choice in chunk.get("choices") or []:
-                        delta = choice.get("delta") or {}
-                        text = delta.get("content")
-                        if text:
-                            chars += len(text)
-                            yield TextDelta(text)
-                        for fragment in delta.get("tool_calls") or []:
-                            if isinstance(fragment, Mapping):
-                                buffer.add(fragment)
-                    raw = chunk.get("usage")
-                    if isinstance(raw, dict):
-                        usage = Usage(
-                            int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0)
-                        )
-                if not done:
-                    raise CompletionRequestError("The provider closed the stream before it finished.")
-        except ProviderError:
-            raise
-        except httpx.TimeoutException as exc:
-            raise CompletionRequestError(f"The provider timed out: {exc.__class__.__name__}") from exc
-        except httpx.HTTPError as exc:
-            raise CompletionRequestError(f"The provider connection failed: {exc}") from exc
+        chunks = stream_chunks(
+            self.base_url,
+            self.api_key,
+            self.payload(turns, tools, params),
+            timeout=self.timeout,
+            transport=self._transport,
+            top_level_message=False,  # this model never read a top-level `message` (kept as it was)
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    if text:
+                        chars += len(text)
+                        yield TextDelta(text)
+                    for fragment in delta.get("tool_calls") or []:
+                        if isinstance(fragment, Mapping):
+                            buffer.add(fragment)
+                usage = chunk_usage(chunk) or usage  # a Usage is always truthy
         calls = buffer.calls()
         if calls:
             yield ToolCalls(calls)
