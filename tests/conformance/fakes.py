@@ -10,18 +10,15 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from support.threaded_server import serve_in_thread
 
 KEYS = {"chat": "app-fakechatkey000000000000", "completion": "app-fakecompletionkey000000"}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -305,37 +302,10 @@ class FakeDify:
         return JSONResponse({"data": [f for f in reversed(self.feedbacks) if f["mode"] == mode]})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run an ASGI app with uvicorn in a thread; yields the base URL (ending in /v1)."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="error",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            loop="asyncio",
-            http="h11",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with serve_in_thread(
+        app, join_timeout=5, log_level="error", timeout_graceful_shutdown=1, loop="asyncio", http="h11"
+    ) as base_url:
+        yield base_url

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from support.threaded_server import serve_in_thread
+
 API_KEY = "sk-test"
 REPLY = ["Hello", " from", " the", " fake", " server", "."]
+
+
+def sse(body: dict[str, Any]) -> bytes:
+    """One server-sent `data:` frame carrying `body` as JSON."""
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 def _chunk(content: str | None, usage: dict[str, int] | None = None) -> bytes:
@@ -33,7 +36,7 @@ def _chunk(content: str | None, usage: dict[str, int] | None = None) -> bytes:
     }
     if usage is not None:
         body["usage"] = usage
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
+    return sse(body)
 
 
 async def completions(request: Request) -> Response:
@@ -81,23 +84,6 @@ def make_app() -> Starlette:
 @contextmanager
 def running_fake_openai() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Start the fake on a free loopback port; yield (base_url, received payloads)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
     app = make_app()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake OpenAI server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1", app.state.received
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, name="fake OpenAI server") as base_url:
+        yield base_url, app.state.received

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from support.fake_openai import sse
+from support.threaded_server import serve_in_thread
 
 API_KEY = "sk-extras"
 SPEECH = [b"ID3\x04\x00\x00\x00\x00\x00\x00", b"\xff\xfb\x90\x00" * 64]
@@ -35,12 +33,8 @@ def _authorised(request: Request) -> bool:
     return request.headers.get("authorization") == f"Bearer {API_KEY}"
 
 
-def _sse(body: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
-
-
 def _delta(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    return _sse(
+    return sse(
         {
             "id": "c1",
             "object": "chat.completion.chunk",
@@ -108,7 +102,7 @@ async def completions(request: Request) -> Response:
                 yield _delta({"content": piece})
                 await asyncio.sleep(0)
             yield _delta({}, "stop")
-        yield _sse({"id": "c1", "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 7}})
+        yield sse({"id": "c1", "choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 7}})
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream")
@@ -160,23 +154,6 @@ def make_app() -> Starlette:
 @contextmanager
 def running_fake_openai_extras() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Start the fake on a free loopback port; yield (base_url, received bodies)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
     app = make_app()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake OpenAI server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1", app.state.received
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, name="fake OpenAI server") as base_url:
+        yield base_url, app.state.received
