@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/server_throughput.py [--seconds 5] [--concurrency 16]
 
-Both servers run as uvicorn subprocesses (uvloop + httptools, one worker) on loopback; the load
-comes from one asyncio httpx client in this process.  Workloads:
+Both servers run as uvicorn subprocesses (uvloop + httptools, one worker) on loopback; request
+rates come from `wrk` (Debian package `wrk`: one thread, `--concurrency` connections), the
+streaming rate from an httpx client in this process.  Workloads:
 
 * `GET /v1/` (welcome, no auth) against the baseline's `GET /` returning the same JSON;
 * `GET /v1/parameters` (auth, a database lookup of the key, a JSON body validated by Connexion);
@@ -21,6 +22,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,28 +65,31 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def _load(
-    client: httpx.AsyncClient,
-    method: str,
-    url: str,
-    body: dict[str, object] | None,
-    seconds: float,
-    concurrency: int,
+def _wrk(
+    url: str, seconds: float, concurrency: int, key: str | None = None, body: dict[str, object] | None = None
 ) -> float:
-    done = 0
-    stop = time.monotonic() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        while time.monotonic() < stop:
-            r = await client.request(method, url, json=body)
-            if r.status_code >= 400:
-                raise RuntimeError(f"{method} {url}: {r.status_code} {r.text[:200]}")
-            done += 1
-
-    started = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done / (time.monotonic() - started)
+    """Requests per second that `wrk` measures; any non-2xx answer fails the benchmark."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("this benchmark needs wrk: apt-get install wrk")
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    if body is not None:
+        lines += ['wrk.method = "POST"', f"wrk.body = [[{json.dumps(body)}]]"]
+    lines += [
+        "bad = 0",
+        "response = function(status, headers, body) if status >= 300 then bad = bad + 1 end end",
+        'done = function(summary, latency, requests) io.write("BAD " .. bad .. "\\n") end',
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(seconds))}s", "-s", script.name, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    if "BAD 0" not in out:
+        raise RuntimeError(f"non-2xx answers from {url}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
 async def _stream_events(
@@ -99,36 +105,27 @@ async def _stream_events(
     return events / (time.monotonic() - started)
 
 
-async def _measure(base: str, key: str, baseline: str, seconds: float, concurrency: int) -> None:
-    auth = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with (
-        httpx.AsyncClient(limits=limits, timeout=30) as plain,
-        httpx.AsyncClient(limits=limits, timeout=30, headers=auth) as client,
-    ):
-        ref = await _load(plain, "GET", baseline + "/", None, seconds, concurrency)
-        rows = [("baseline: bare Starlette GET /", ref)]
-        rows.append(("GET /v1/ (welcome)", await _load(plain, "GET", base + "/", None, seconds, concurrency)))
-        rows.append(
-            (
-                "GET /v1/parameters",
-                await _load(client, "GET", base + "/parameters", None, seconds, concurrency),
-            )
-        )
-        chat = {
-            "query": "How fast is this?",
-            "inputs": {"name": "bench"},
-            "user": "bench",
-            "response_mode": "blocking",
-        }
-        rows.append(
-            (
-                "POST /v1/chat-messages blocking",
-                await _load(client, "POST", base + "/chat-messages", chat, seconds, concurrency),
-            )
-        )
-        stream = {**chat, "response_mode": "streaming", "query": " ".join(["word"] * 200)}
-        eps = await _stream_events(client, base + "/chat-messages", stream, seconds)
+def _measure(base: str, key: str, baseline: str, seconds: float, concurrency: int) -> None:
+    ref = _wrk(baseline + "/", seconds, concurrency)
+    chat = {
+        "query": "How fast is this?",
+        "inputs": {"name": "bench"},
+        "user": "bench",
+        "response_mode": "blocking",
+    }
+    rows = [
+        ("baseline: bare Starlette GET /", ref),
+        ("GET /v1/ (welcome)", _wrk(base + "/", seconds, concurrency)),
+        ("GET /v1/parameters", _wrk(base + "/parameters", seconds, concurrency, key)),
+        ("POST /v1/chat-messages blocking", _wrk(base + "/chat-messages", seconds, concurrency, key, chat)),
+    ]
+    stream = {**chat, "response_mode": "streaming", "query": " ".join(["word"] * 200)}
+
+    async def streaming() -> float:
+        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
+            return await _stream_events(client, base + "/chat-messages", stream, seconds)
+
+    eps = asyncio.run(streaming())
     print(f"{'workload':40} {'req/s':>10} {'ratio':>7}")
     for name, value in rows:
         print(f"{name:40} {value:10.0f} {value / ref:7.2f}")
@@ -185,14 +182,12 @@ def main() -> int:
             _wait(f"http://127.0.0.1:{port_ref}/", ref_proc)
             _wait(f"http://127.0.0.1:{port}/v1/", srv_proc)
             keys = json.loads((Path(tmp) / "data" / "demo-keys.json").read_text())
-            asyncio.run(
-                _measure(
-                    f"http://127.0.0.1:{port}/v1",
-                    keys["chat"],
-                    f"http://127.0.0.1:{port_ref}",
-                    args.seconds,
-                    args.concurrency,
-                )
+            _measure(
+                f"http://127.0.0.1:{port}/v1",
+                keys["chat"],
+                f"http://127.0.0.1:{port_ref}",
+                args.seconds,
+                args.concurrency,
             )
         finally:
             for proc in (ref_proc, srv_proc):
