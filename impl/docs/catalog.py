@@ -52,7 +52,9 @@ LITERAL_KEYS = frozenset(
 )
 # Text for spec authors that no page shows (the events file's own preamble, the API title).
 _NOT_SHOWN = frozenset({("description",), ("title",), ("info", "title")})
-_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+# A code span may wrap across a line break (YAML folds long descriptions); compare it with its
+# white space collapsed, as Markdown renders it.
+_CODE_SPAN = re.compile(r"`([^`]+)`")
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 
 
@@ -154,7 +156,8 @@ class Catalog:
 def code_spans(text: str) -> list[str]:
     """Wire literals of a text: inline code spans and the bodies of fenced code blocks."""
     fences = [body.strip() for body in _FENCE.findall(text)]
-    return sorted(fences + _CODE_SPAN.findall(_FENCE.sub("", text)))
+    spans = [" ".join(span.split()) for span in _CODE_SPAN.findall(_FENCE.sub("", text))]
+    return sorted(fences + spans)
 
 
 def catalog_problems(sources: dict[str, str], catalog: Catalog) -> list[str]:

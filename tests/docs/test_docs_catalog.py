@@ -96,3 +96,13 @@ def test_cli_missing_lists_keys(tmp_path: Path, capsys: object) -> None:
     todo = json.loads(out)
     assert todo["ui.hello"] == "Hello `user`"
     assert main(["--spec-dir", str(spec), "--docs-dir", str(docs), "--check"]) == 1
+
+
+def test_code_spans_may_wrap_across_lines() -> None:
+    from impl.docs.catalog import code_spans
+
+    english = 'ends with `data.status:\n  failed` then `error`.\n\n```json\n{"a": 1}\n```\n'
+    assert code_spans(english) == ["data.status: failed", "error", '{"a": 1}']
+    assert code_spans(
+        '以 `data.status: failed` 结束，然后是 `error`。\n```json\n{"a": 1}\n```'
+    ) == code_spans(english)
