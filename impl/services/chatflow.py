@@ -9,14 +9,13 @@ graph failed).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from impl import runtime
-from impl.db.models import Conversation, Message, to_unix, utcnow
-from impl.db.workflow_models import WorkflowRun
+from impl.db.models import Conversation, Message, to_unix
 from impl.engine import RunOutcome
 from impl.errors import invalid_param
 from impl.providers import BuiltinModel, PromptMessage, Usage
@@ -34,7 +33,7 @@ from impl.services.generation import (
     title_for,
 )
 from impl.services.scope import end_user_for
-from impl.services.workflows import file_json, resolve_version, system_files, validate_start_inputs
+from impl.services.workflows import NewRun, file_json, resolve_version, system_files, validate_start_inputs
 
 log = logging.getLogger("impl.chatflow")
 HISTORY_TURNS = 50
@@ -81,8 +80,8 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
         inputs = await validate_start_inputs(ctx, version.user_input_form, params.inputs)
     files = await system_files(ctx, version.features, params.files)
     history = await _history(existing.id) if existing is not None else []
-    run_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
-    now = utcnow()
+    run = NewRun(ctx, version, end_user, inputs)
+    now = run.created_at
     async with db.transaction() as session:
         if existing is None:
             conversation = Conversation(
@@ -115,28 +114,13 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
             version_id=version.id,
             query=query,
             inputs=inputs,
-            task_id=task_id,
+            task_id=run.task_id,
             trace_id=params.trace_id,
             files=files,
             now=now,
         )
         dialogue_count = conversation.dialogue_count
-        session.add(
-            WorkflowRun(
-                id=run_id,
-                app_id=ctx.app_id,
-                workflow_id=version.id,
-                version=str(version.number),
-                mode=ctx.mode,
-                task_id=task_id,
-                end_user_id=end_user.id,
-                conversation_id=conversation.id,
-                message_id=message.id,
-                status="running",
-                inputs=inputs,
-                created_at=now,
-            )
-        )
+        session.add(run.row(conversation.id, message.id))
         conversation_id, message_id = conversation.id, message.id
         variables = await conversation_variables.values_of(session, conversation_id)
     system = {
@@ -147,7 +131,7 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
         "dialogue_count": dialogue_count,
         "app_id": ctx.app_id,
         "workflow_id": version.id,
-        "workflow_run_id": run_id,
+        "workflow_run_id": run.run_id,
     }
     pool = workflow_runs.build_pool(
         version.graph, inputs, system, version.model_config.get("environment_variables"), variables
@@ -160,16 +144,8 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
     async def finish(live: workflow_runs.LiveRun, outcome: RunOutcome) -> list[dict[str, Any]]:
         return await _finish(live, outcome, title_query)
 
-    run_ctx = workflow_runs.RunContext(
-        run_id=run_id,
-        task_id=task_id,
-        app_id=ctx.app_id,
-        mode=ctx.mode,
-        workflow_id=version.id,
-        end_user_id=end_user.id,
-        end_user_session=end_user.session_id,
-        created_at=now,
-        inputs=inputs,
+    run_ctx = dataclasses.replace(
+        run.context(),
         conversation_id=conversation_id,
         message_id=message_id,
         history=history,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -183,6 +183,52 @@ async def system_files(ctx: AppContext, features: dict[str, Any], raw: Any) -> l
 # ---- workflow runs ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """A run of a published version about to start (workflow apps and chatflow turns alike):
+    its fresh ids and start time, its `workflow_runs` row and its run context."""
+
+    ctx: AppContext
+    version: Version
+    end_user: EndUser
+    inputs: dict[str, Any]
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: datetime = field(default_factory=utcnow)
+
+    def row(self, conversation_id: str | None = None, message_id: str | None = None) -> WorkflowRun:
+        """The `workflow_runs` row, status `running` (a chatflow turn names its conversation and message)."""
+        return WorkflowRun(
+            id=self.run_id,
+            app_id=self.ctx.app_id,
+            workflow_id=self.version.id,
+            version=str(self.version.number),
+            mode=self.ctx.mode,
+            task_id=self.task_id,
+            end_user_id=self.end_user.id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            status="running",
+            inputs=self.inputs,
+            created_at=self.created_at,
+        )
+
+    def context(self) -> workflow_runs.RunContext:
+        """The run's identity for `workflow_runs.start_run` (chat turns add their fields with
+        `dataclasses.replace`)."""
+        return workflow_runs.RunContext(
+            run_id=self.run_id,
+            task_id=self.task_id,
+            app_id=self.ctx.app_id,
+            mode=self.ctx.mode,
+            workflow_id=self.version.id,
+            end_user_id=self.end_user.id,
+            end_user_session=self.end_user.session_id,
+            created_at=self.created_at,
+            inputs=self.inputs,
+        )
+
+
 async def start(
     ctx: AppContext, user: str, body: dict[str, Any], workflow_id: str | None
 ) -> workflow_runs.LiveRun:
@@ -190,45 +236,20 @@ async def start(
     inputs = await validate_start_inputs(ctx, version.user_input_form, body.get("inputs"))
     files = await system_files(ctx, version.features, body.get("files"))
     end_user = await end_user_for(ctx, user)
-    run_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
-    now = utcnow()
+    run = NewRun(ctx, version, end_user, inputs)
     async with runtime.current().database.transaction() as session:
-        session.add(
-            WorkflowRun(
-                id=run_id,
-                app_id=ctx.app_id,
-                workflow_id=version.id,
-                version=str(version.number),
-                mode=ctx.mode,
-                task_id=task_id,
-                end_user_id=end_user.id,
-                status="running",
-                inputs=inputs,
-                created_at=now,
-            )
-        )
+        session.add(run.row())
     system = {
         "files": [file_json(f) for f in files],
         "user_id": end_user.session_id,
         "app_id": ctx.app_id,
         "workflow_id": version.id,
-        "workflow_run_id": run_id,
+        "workflow_run_id": run.run_id,
     }
     pool = workflow_runs.build_pool(
         version.graph, inputs, system, version.model_config.get("environment_variables")
     )
-    run_ctx = workflow_runs.RunContext(
-        run_id=run_id,
-        task_id=task_id,
-        app_id=ctx.app_id,
-        mode=ctx.mode,
-        workflow_id=version.id,
-        end_user_id=end_user.id,
-        end_user_session=end_user.session_id,
-        created_at=now,
-        inputs=inputs,
-    )
-    return await workflow_runs.start_run(run_ctx, version.graph, pool)
+    return await workflow_runs.start_run(run.context(), version.graph, pool)
 
 
 def blocking_body(live: workflow_runs.LiveRun, data: dict[str, Any]) -> dict[str, Any]:
