@@ -42,19 +42,29 @@ async def respond(
     return json_response(await run.blocking_body())
 
 
-@operation("sendChatMessage")
-async def send_chat_message(body: dict[str, Any], token_info: dict[str, Any]) -> Any:
+async def generate(kind: generation.Kind, body: dict[str, Any], token_info: dict[str, Any]) -> Any:
+    """Start a chat or completion message for the key's app; stream it or wait for the reply."""
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
-    params = generate_params("chat", body)
+    params = generate_params(kind, body)
     run = await generation.start_for_mode(ctx, user, params)
     return await respond(run, params.streaming)
+
+
+async def stop(task_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> ConnexionResponse:
+    """Stop the caller's running generation `task_id` (always success)."""
+    ctx = app_context(token_info)
+    await generation.stop(ctx, body_user(body, required=True) or "", task_id)
+    return json_response({"result": "success"})
+
+
+@operation("sendChatMessage")
+async def send_chat_message(body: dict[str, Any], token_info: dict[str, Any]) -> Any:
+    return await generate("chat", body, token_info)
 
 
 @operation("stopChatMessageGeneration")
 async def stop_chat_message(
     task_id: str, body: dict[str, Any], token_info: dict[str, Any]
 ) -> ConnexionResponse:
-    ctx = app_context(token_info)
-    await generation.stop(ctx, body_user(body, required=True) or "", task_id)
-    return json_response({"result": "success"})
+    return await stop(task_id, body, token_info)
