@@ -36,15 +36,8 @@ from impl import runtime
 from impl.db.chat_extras_models import AgentThoughtRow
 from impl.db.models import Message, MessageFile, to_unix, utcnow
 from impl.errors import ApiError, invalid_param
-from impl.providers import (
-    ChatModel,
-    ModelRequest,
-    PromptMessage,
-    ProviderError,
-    TextDelta,
-    Usage,
-    until_stopped,
-)
+from impl.providers import ChatModel, ModelRequest, PromptMessage, ProviderError, TextDelta, Usage
+from impl.providers.base import until_stopped
 from impl.providers.builtin_tools import BuiltinToolModel
 from impl.providers.function_calling import (
     AgentTurn,

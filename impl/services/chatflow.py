@@ -22,8 +22,8 @@ from impl.providers import BuiltinModel, PromptMessage, Usage
 from impl.services import conversation_variables, workflow_runs
 from impl.services.apps import AppContext
 from impl.services.generation import (
-    NEW_CONVERSATION_NAME,
     GenerateParams,
+    add_conversation,
     add_message,
     answer_metadata,
     check_conversation,
@@ -84,19 +84,10 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
     now = run.created_at
     async with db.transaction() as session:
         if existing is None:
-            conversation = Conversation(
-                app_id=ctx.app_id,
-                app_version_id=version.id,
-                end_user_id=end_user.id,
-                name=NEW_CONVERSATION_NAME,
-                inputs=inputs,
-                introduction=str(version.features.get("opening_statement") or ""),
-                mode=ctx.mode,
-                created_at=now,
-                updated_at=now,
+            introduction = str(version.features.get("opening_statement") or "")
+            conversation = await add_conversation(
+                session, ctx, version.id, end_user.id, inputs, introduction, now
             )
-            session.add(conversation)
-            await session.flush()
             await conversation_variables.create_for(
                 session, ctx.app_id, conversation.id, version.model_config.get("conversation_variables")
             )

@@ -253,6 +253,33 @@ def check_conversation(conversation: Conversation | None, app_id: str, end_user_
     return conversation
 
 
+async def add_conversation(
+    session: AsyncSession,
+    ctx: AppScope,
+    version_id: str | None,
+    end_user_id: str,
+    inputs: dict[str, Any],
+    introduction: str,
+    now: datetime,
+) -> Conversation:
+    """Store a new conversation of this app and end user, named `New conversation` until a title
+    is generated; it keeps the first turn's inputs for the later turns."""
+    conversation = Conversation(
+        app_id=ctx.app_id,
+        app_version_id=version_id,
+        end_user_id=end_user_id,
+        name=NEW_CONVERSATION_NAME,
+        inputs=inputs,
+        introduction=introduction,
+        mode=ctx.mode,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
 async def add_message(
     session: AsyncSession,
     conversation: Conversation,
@@ -359,19 +386,9 @@ async def start(
         now = utcnow()
         is_new = conversation is None
         if conversation is None:
-            conversation = Conversation(
-                app_id=ctx.app_id,
-                app_version_id=ctx.version_id,
-                end_user_id=end_user.id,
-                name=NEW_CONVERSATION_NAME,
-                inputs=inputs,
-                introduction=config.opening_statement,
-                mode=ctx.mode,
-                created_at=now,
-                updated_at=now,
+            conversation = await add_conversation(
+                session, ctx, ctx.version_id, end_user.id, inputs, config.opening_statement, now
             )
-            session.add(conversation)
-            await session.flush()
         else:
             conversation.updated_at = now
         message = await add_message(
