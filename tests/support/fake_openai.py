@@ -75,15 +75,17 @@ async def completions(request: Request) -> Response:
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
-def make_app() -> Starlette:
-    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+def make_app(routes: list[Route] | None = None) -> Starlette:
+    """The fake's app (`routes`: other fakes' routes instead of this one's); bodies are
+    recorded in `app.state.received`."""
+    app = Starlette(routes=routes or [Route("/v1/chat/completions", completions, methods=["POST"])])
     app.state.received = []
     return app
 
 
 @contextmanager
-def running_fake_openai() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """Start the fake on a free loopback port; yield (base_url, received payloads)."""
-    app = make_app()
+def running_fake_openai(routes: list[Route] | None = None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Start the fake (or one made of `routes`) on a free loopback port; yield (base_url, received bodies)."""
+    app = make_app(routes)
     with serve_in_thread(app, name="fake OpenAI server") as base_url:
         yield base_url, app.state.received

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from support.fake_openai import sse
-from support.threaded_server import serve_in_thread
+from support.fake_openai import running_fake_openai, sse
 
 API_KEY = "sk-extras"
 SPEECH = [b"ID3\x04\x00\x00\x00\x00\x00\x00", b"\xff\xfb\x90\x00" * 64]
@@ -139,21 +137,13 @@ async def speech(request: Request) -> Response:
     return StreamingResponse(body(), media_type="audio/mpeg")
 
 
-def make_app() -> Starlette:
-    app = Starlette(
-        routes=[
-            Route("/v1/chat/completions", completions, methods=["POST"]),
-            Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
-            Route("/v1/audio/speech", speech, methods=["POST"]),
-        ]
-    )
-    app.state.received = []
-    return app
+ROUTES = [
+    Route("/v1/chat/completions", completions, methods=["POST"]),
+    Route("/v1/audio/transcriptions", transcriptions, methods=["POST"]),
+    Route("/v1/audio/speech", speech, methods=["POST"]),
+]
 
 
-@contextmanager
-def running_fake_openai_extras() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def running_fake_openai_extras() -> AbstractContextManager[tuple[str, list[dict[str, Any]]]]:
     """Start the fake on a free loopback port; yield (base_url, received bodies)."""
-    app = make_app()
-    with serve_in_thread(app, name="fake OpenAI server") as base_url:
-        yield base_url, app.state.received
+    return running_fake_openai(ROUTES)
