@@ -108,6 +108,7 @@ def test(args: list[str]) -> int:
     ensure_npm()
     ensure_debian()
     _run([str(BIN / "ruff"), "check", "."])
+    _run([str(BIN / "ruff"), "format", "--check", "."])
     _run([str(BIN / "mypy")])
     result = subprocess.run([str(BIN / "pytest"), *args], cwd=ROOT)
     if result.returncode == 5:

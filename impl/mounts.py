@@ -30,8 +30,13 @@ class PrefixMountMiddleware:
             return
         if path == self.prefix:
             location = self.prefix + "/"
-            await send({"type": "http.response.start", "status": 308,
-                        "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 308,
+                    "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
         child = dict(scope)

@@ -29,6 +29,7 @@ def provider_family(provider: str | None) -> str | None:
     short = PROVIDER_ALIASES.get(short, short)
     return short if short in PROVIDERS else None
 
+
 # Feature blocks and their value when the DSL leaves them out (Dify's /parameters defaults).
 FEATURE_DEFAULTS: dict[str, Any] = {
     "opening_statement": "",

@@ -49,6 +49,9 @@ def test_cli_builds_the_static_site(tmp_path: Path) -> None:
     assert (out / "en" / "completion.md").is_file()
     bad = subprocess.run(
         [sys.executable, "-m", "impl.cli", "docs", "build", "--lang", "xx", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode == 1 and "xx" in bad.stderr
