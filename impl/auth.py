@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from impl import runtime
-from impl.services.apps import AppContext, load_context
-from impl.services.keys import find_active_key
+from impl.services.apps import context_for_token
 
 BEARER_INFO_FUNC = "impl.auth.bearer_info"
 
@@ -20,12 +19,10 @@ async def bearer_info(token: str) -> dict[str, Any] | None:
 
     A valid key of a disabled app raises 403 forbidden, as Dify does.
     """
-    db = runtime.current().database
-    key = await find_active_key(db, token.strip())
-    if key is None:
+    context = await context_for_token(runtime.current().database, token.strip())
+    if context is None:
         return None
-    context: AppContext = await load_context(db, key.app_id, key.id)
-    return {"sub": key.app_id, "app": context, "key_id": key.id, "scope": []}
+    return {"sub": context.app_id, "app": context, "key_id": context.key_id, "scope": []}
 
 
 def inject_bearer_func(spec: dict[str, Any]) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl.db.engine import Database
-from impl.db.models import App, AppVersion, utcnow
+from impl.db.models import ApiKey, App, AppVersion, utcnow
 from impl.errors import ApiError, forbidden
+from impl.services import keys
 from impl.services.dsl import RUNNABLE_MODES, ParsedDsl, check_runnable, parse_dsl
 
 
@@ -49,18 +53,66 @@ class AppSummary:
     active_keys: int
 
 
-def context_of(app: App, version: AppVersion | None, key_id: str | None = None) -> AppContext:
+@dataclass(frozen=True)
+class VersionConfig:
+    """The parsed per-version part of an `AppContext` (published versions never change)."""
+
+    id: str
+    model_config: dict[str, Any]
+    features: dict[str, Any]
+    user_input_form: list[Any]
+    workflow_graph: dict[str, Any] | None
+
+
+# Parsed published versions by id: a version row is written once and never updated (a new
+# import adds a new version), so this never goes stale; app status and keys are never cached.
+VERSION_CACHE_SIZE = 256
+_versions: OrderedDict[str, VersionConfig] = OrderedDict()
+
+
+def version_config(version: AppVersion) -> VersionConfig:
+    return VersionConfig(
+        id=version.id,
+        model_config=version.model_config,
+        features=version.features,
+        user_input_form=version.user_input_form,
+        workflow_graph=version.workflow_graph,
+    )
+
+
+async def cached_version(session: AsyncSession, version_id: str | None) -> VersionConfig | None:
+    """The app version `version_id` (None when unset or missing), parsed once per process."""
+    if version_id is None:
+        return None
+    found = _versions.get(version_id)
+    if found is not None:
+        _versions.move_to_end(version_id)
+        return found
+    row = await session.get(AppVersion, version_id)
+    if row is None:
+        return None
+    found = version_config(row)
+    _versions[version_id] = found
+    while len(_versions) > VERSION_CACHE_SIZE:
+        _versions.popitem(last=False)
+    return found
+
+
+def context_of(app: App, version: AppVersion | VersionConfig | None, key_id: str | None = None) -> AppContext:
+    """The request's view of the app; the version's JSON is copied, so a request that changes
+    its context never changes another request's (or the version cache's)."""
+    part = version_config(version) if isinstance(version, AppVersion) else version
     return AppContext(
         app_id=app.id,
         tenant_id=app.tenant_id,
         mode=app.mode,
         name=app.name,
         description=app.description,
-        version_id=version.id if version else None,
-        model_config=dict(version.model_config) if version else {},
-        features=dict(version.features) if version else {},
-        user_input_form=list(version.user_input_form) if version else [],
-        workflow_graph=version.workflow_graph if version else None,
+        version_id=part.id if part else None,
+        model_config=copy.deepcopy(part.model_config) if part else {},
+        features=copy.deepcopy(part.features) if part else {},
+        user_input_form=copy.deepcopy(part.user_input_form) if part else [],
+        workflow_graph=copy.deepcopy(part.workflow_graph) if part else None,
         icon_type=app.icon_type,
         icon=app.icon,
         icon_background=app.icon_background,
@@ -86,8 +138,27 @@ def check_serviceable(app: App | None) -> App:
 async def load_context(db: Database, app_id: str, key_id: str | None = None) -> AppContext:
     async with db.session() as session:
         app = check_serviceable(await session.get(App, app_id))
-        version = await session.get(AppVersion, app.current_version_id) if app.current_version_id else None
-        return context_of(app, version, key_id)
+        return context_of(app, await cached_version(session, app.current_version_id), key_id)
+
+
+async def context_for_token(db: Database, token: str) -> AppContext | None:
+    """The context of the app whose active key is `token`, in one session and one query (the key
+    joined with its app); None for a malformed, unknown or revoked key.  Records the key's use,
+    then answers 403 for a key whose app is gone, disabled or abnormal (`check_serviceable`)."""
+    if not keys.well_formed(token):
+        return None
+    digest = keys.hash_key(token)
+    stmt = select(ApiKey, App).outerjoin(App, App.id == ApiKey.app_id).where(ApiKey.token_hash == digest)
+    async with db.session() as session:
+        found = (await session.execute(stmt)).first()
+        if found is None:
+            return None
+        key, app = found.tuple()
+        if not keys.matches(key, digest):
+            return None
+        await keys.touch(session, key)
+        check_serviceable(app)
+        return context_of(app, await cached_version(session, app.current_version_id), key.id)
 
 
 async def import_app(
@@ -146,8 +217,6 @@ async def import_app(
 
 
 async def list_apps(db: Database) -> list[AppSummary]:
-    from impl.db.models import ApiKey
-
     async with db.session() as session:
         apps = (await session.scalars(select(App).order_by(App.created_at, App.id))).all()
         versions = {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl.db.engine import Database
 from impl.db.models import ApiKey, App, utcnow
@@ -91,6 +92,19 @@ async def revoke_key(db: Database, key_id_or_token: str) -> KeyInfo:
         return _info(row)
 
 
+def matches(row: ApiKey | None, digest: str) -> bool:
+    """The stored key is `digest`'s (compared in constant time) and not revoked."""
+    return row is not None and hmac.compare_digest(row.token_hash, digest) and row.revoked_at is None
+
+
+async def touch(session: AsyncSession, row: ApiKey) -> None:
+    """Record a use of the key, at most once per `LAST_USED_GRANULARITY` (commits when it writes)."""
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+        row.last_used_at = now
+        await session.commit()
+
+
 async def find_active_key(db: Database, token: str) -> KeyInfo | None:
     """The active key record matching `token`, or None; records its last use."""
     if not well_formed(token):
@@ -98,10 +112,7 @@ async def find_active_key(db: Database, token: str) -> KeyInfo | None:
     digest = hash_key(token)
     async with db.session() as session:
         row = await session.scalar(select(ApiKey).where(ApiKey.token_hash == digest))
-        if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
+        if row is None or not matches(row, digest):
             return None
-        now = utcnow()
-        if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
-            row.last_used_at = now
-            await session.commit()
+        await touch(session, row)
         return _info(row)
