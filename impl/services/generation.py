@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl import runtime
-from impl.db.models import Conversation, Message, MessageFile, to_unix, utcnow
+from impl.db.models import Conversation, Message, MessageFile, new_id, to_unix, utcnow
 from impl.errors import ApiError, invalid_param, not_found
 from impl.providers import (
     ChatModel,
@@ -265,6 +265,7 @@ async def add_conversation(
     """Store a new conversation of this app and end user, named `New conversation` until a title
     is generated; it keeps the first turn's inputs for the later turns."""
     conversation = Conversation(
+        id=new_id(),
         app_id=ctx.app_id,
         app_version_id=version_id,
         end_user_id=end_user_id,
@@ -275,8 +276,9 @@ async def add_conversation(
         created_at=now,
         updated_at=now,
     )
+    # Not flushed here: the id is set, and the row goes to the database with the first message
+    # (or with any earlier query, through autoflush).
     session.add(conversation)
-    await session.flush()
     return conversation
 
 
@@ -295,19 +297,25 @@ async def add_message(
 ) -> Message:
     """Add a new turn to a conversation: count it, store its message row (no answer yet; its
     parent is the conversation's latest message when `threaded`) and the files the user sent."""
-    parent = await session.scalar(
-        select(Message.id)
-        .where(Message.conversation_id == conversation.id)
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    )
+    # A conversation not yet written (created in this transaction) has no messages to thread on.
+    # The lookup does not autoflush: the conversation's pending changes (updated_at) go out in one
+    # UPDATE with the new dialogue_count; no message of this turn is pending before this point.
+    parent = None
+    if threaded and not inspect(conversation).pending:
+        with session.no_autoflush:
+            parent = await session.scalar(
+                select(Message.id)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(1)
+            )
     conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
     message = Message(
         app_id=conversation.app_id,
         app_version_id=version_id,
         conversation_id=conversation.id,
         end_user_id=conversation.end_user_id,
-        parent_message_id=parent if threaded else None,
+        parent_message_id=parent,
         query=query,
         inputs=inputs,
         answer="",
@@ -544,22 +552,30 @@ async def complete_message(
     """Write a finished turn onto its message row (answer, tokens, latency, metadata; a non-None
     `error` marks the message failed) and give a conversation still called `New conversation`
     its generated `title`. Every app mode that answers in a conversation ends its turn here."""
+    # Plain UPDATEs (no read first): the row's `updated_at` still moves through its onupdate.
     async with runtime.current().database.transaction() as session:
-        message = None if message_id is None else await session.get(Message, message_id)
-        if message is not None:
-            message.answer = answer
-            message.message_tokens = usage.prompt_tokens
-            message.answer_tokens = usage.completion_tokens
-            message.provider_response_latency = latency
-            message.total_price = "0"
-            message.message_metadata = metadata
+        if message_id is not None:
+            values: dict[str, Any] = {
+                "answer": answer,
+                "message_tokens": usage.prompt_tokens,
+                "answer_tokens": usage.completion_tokens,
+                "provider_response_latency": latency,
+                "total_price": "0",
+                "message_metadata": metadata,
+            }
             if error is not None:
-                message.status = "error"
-                message.error = error
+                values.update(status="error", error=error)
+            await session.execute(
+                update(Message).where(Message.id == message_id).values(**values),
+                execution_options={"synchronize_session": False},
+            )
         if title and conversation_id:
-            conversation = await session.get(Conversation, conversation_id)
-            if conversation is not None and conversation.name == NEW_CONVERSATION_NAME:
-                conversation.name = title
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.name == NEW_CONVERSATION_NAME)
+                .values(name=title),
+                execution_options={"synchronize_session": False},
+            )
 
 
 def end_run(run: GenerationRun, outcome: Outcome) -> None:
