@@ -153,7 +153,7 @@ async def context_for_token(db: Database, token: str) -> AppContext | None:
         found = (await session.execute(stmt)).first()
         if found is None:
             return None
-        key, app = found.tuple()
+        key, app = found
         if not keys.matches(key, digest):
             return None
         await keys.touch(session, key)

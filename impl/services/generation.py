@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl import runtime
@@ -552,30 +552,47 @@ async def complete_message(
     """Write a finished turn onto its message row (answer, tokens, latency, metadata; a non-None
     `error` marks the message failed) and give a conversation still called `New conversation`
     its generated `title`. Every app mode that answers in a conversation ends its turn here."""
-    # Plain UPDATEs (no read first): the row's `updated_at` still moves through its onupdate.
+    # Plain UPDATEs built once (no read first); `updated_at` still moves through its onupdate.
     async with runtime.current().database.transaction() as session:
         if message_id is not None:
-            values: dict[str, Any] = {
-                "answer": answer,
-                "message_tokens": usage.prompt_tokens,
-                "answer_tokens": usage.completion_tokens,
-                "provider_response_latency": latency,
-                "total_price": "0",
-                "message_metadata": metadata,
+            params: dict[str, Any] = {
+                "b_id": message_id,
+                "b_answer": answer,
+                "b_message_tokens": usage.prompt_tokens,
+                "b_answer_tokens": usage.completion_tokens,
+                "b_latency": latency,
+                "b_metadata": metadata,
             }
-            if error is not None:
-                values.update(status="error", error=error)
-            await session.execute(
-                update(Message).where(Message.id == message_id).values(**values),
-                execution_options={"synchronize_session": False},
-            )
+            if error is None:
+                await session.execute(_COMPLETE_MESSAGE, params)
+            else:
+                await session.execute(_FAIL_MESSAGE, {**params, "b_error": error})
         if title and conversation_id:
-            await session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id, Conversation.name == NEW_CONVERSATION_NAME)
-                .values(name=title),
-                execution_options={"synchronize_session": False},
-            )
+            await session.execute(_NAME_CONVERSATION, {"b_id": conversation_id, "b_name": title})
+
+
+_message_table = Message.metadata.tables[Message.__tablename__]
+_conversation_table = Conversation.metadata.tables[Conversation.__tablename__]
+_messages = _message_table.c
+_conversations = _conversation_table.c
+_COMPLETE_MESSAGE = (
+    update(_message_table)
+    .where(_messages.id == bindparam("b_id"))
+    .values(
+        answer=bindparam("b_answer"),
+        message_tokens=bindparam("b_message_tokens"),
+        answer_tokens=bindparam("b_answer_tokens"),
+        provider_response_latency=bindparam("b_latency"),
+        total_price="0",
+        message_metadata=bindparam("b_metadata"),
+    )
+)
+_FAIL_MESSAGE = _COMPLETE_MESSAGE.values(status="error", error=bindparam("b_error"))
+_NAME_CONVERSATION = (
+    update(_conversation_table)
+    .where(_conversations.id == bindparam("b_id"), _conversations.name == NEW_CONVERSATION_NAME)
+    .values(name=bindparam("b_name"))
+)
 
 
 def end_run(run: GenerationRun, outcome: Outcome) -> None:
