@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 from connexion.lifecycle import ConnexionResponse
@@ -10,7 +11,10 @@ from impl.handlers._common import json_response
 from impl.routing import operation
 
 
+@cache
 def server_version() -> str:
+    """The installed package's version, read from its metadata once per process (reading it
+    parses the distribution's METADATA file)."""
     try:
         return version("dify-service-contract")
     except PackageNotFoundError:
