@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl.db.engine import Database
 from impl.db.models import EndUser, to_iso
@@ -18,32 +19,38 @@ SERVICE_API = "service-api"
 
 async def get_or_create(db: Database, app_id: str, user: str) -> EndUser:
     """The end user `user` of the app, created (type service-api) when absent."""
-    stmt = select(EndUser).where(EndUser.app_id == app_id, EndUser.session_id == user)
     async with db.session() as session:
-        found = await session.scalar(stmt)
-        if found is not None:
-            if found.type != SERVICE_API:
-                found.type = SERVICE_API
-                await session.commit()
-            return found
-        row = EndUser(
-            app_id=app_id,
-            type=SERVICE_API,
-            session_id=user,
-            external_user_id=user,
-            is_anonymous=user == DEFAULT_USER,
-        )
-        session.add(row)
-        try:
+        return await get_or_create_in(session, app_id, user)
+
+
+async def get_or_create_in(session: AsyncSession, app_id: str, user: str) -> EndUser:
+    """`get_or_create` in the caller's session (which must have nothing pending): a created or
+    retyped end user is committed at once, whatever the caller does with the session next."""
+    stmt = select(EndUser).where(EndUser.app_id == app_id, EndUser.session_id == user)
+    found = await session.scalar(stmt)
+    if found is not None:
+        if found.type != SERVICE_API:
+            found.type = SERVICE_API
             await session.commit()
-        except IntegrityError:
-            # Another request created it first.
-            await session.rollback()
-            existing = await session.scalar(stmt)
-            if existing is None:
-                raise
-            return existing
-        return row
+        return found
+    row = EndUser(
+        app_id=app_id,
+        type=SERVICE_API,
+        session_id=user,
+        external_user_id=user,
+        is_anonymous=user == DEFAULT_USER,
+    )
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        # Another request created it first.
+        await session.rollback()
+        existing = await session.scalar(stmt)
+        if existing is None:
+            raise
+        return existing
+    return row
 
 
 def _is_uuid(value: str) -> bool:

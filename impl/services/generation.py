@@ -36,6 +36,7 @@ from impl.providers import (
 )
 from impl.providers.builtin import count_tokens
 from impl.services.appconfig import ChatAppConfig, HasAppConfig, load_config
+from impl.services.end_users import get_or_create_in
 from impl.services.files import RequestFile, image_inputs, resolve_request_files
 from impl.services.inputs import render_template, validate_inputs
 from impl.services.scope import AppScope, end_user_for, model_for
@@ -373,8 +374,10 @@ async def start(
     model = model_for(config.model)  # provider misconfiguration: a plain 400 before streaming
     rt = runtime.current()
     task_id = str(uuid.uuid4())
-    end_user = await end_user_for(ctx, user)
-    async with rt.database.transaction() as session:
+    # One session: the end user first (committed on its own when created, as before), then the
+    # turn's rows in one transaction committed before the first event.
+    async with rt.database.session() as session:
+        end_user = await get_or_create_in(session, ctx.app_id, user)
         conversation: Conversation | None = None
         if params.conversation_id is not None:
             if params.kind != "chat":  # a completion has no later turns
@@ -413,6 +416,7 @@ async def start(
         )
         owner = end_user.id
         ids = (message.id, conversation.id, to_unix(now) or 0)
+        await session.commit()
     log.info(
         "generation started task=%s message=%s conversation=%s app=%s trace_id=%s",
         task_id, ids[0], ids[1], ctx.app_id, params.trace_id,
