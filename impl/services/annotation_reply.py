@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from impl import runtime
 from impl.db.chat_extras_models import Annotation, AnnotationHit, AnnotationJob, AnnotationSetting
@@ -174,23 +174,36 @@ def _dsl_settings(ctx: AppScope) -> ReplySettings:
     )
 
 
-async def reply_settings(ctx: AppScope) -> ReplySettings:
+# The settings row's columns (a plain column select built once: no ORM entity per request).
+_SETTINGS = select(
+    AnnotationSetting.enabled,
+    AnnotationSetting.score_threshold,
+    AnnotationSetting.embedding_provider_name,
+    AnnotationSetting.embedding_model_name,
+).where(AnnotationSetting.app_id == bindparam("app_id"))
+
+
+async def _settings_row(app_id: str) -> ReplySettings | None:
+    """The settings the jobs stored for the app, or None when no job ran yet."""
     async with runtime.current().database.session() as session:
-        row = await session.get(AnnotationSetting, ctx.app_id)
+        row = (await session.execute(_SETTINGS, {"app_id": app_id})).first()
     if row is None:
-        return _dsl_settings(ctx)
-    return ReplySettings(
-        row.enabled, row.score_threshold, row.embedding_provider_name, row.embedding_model_name
-    )
+        return None
+    enabled, threshold, provider, model = row
+    return ReplySettings(enabled, threshold, provider, model)
+
+
+async def reply_settings(ctx: AppScope) -> ReplySettings:
+    stored = await _settings_row(ctx.app_id)
+    return _dsl_settings(ctx) if stored is None else stored
 
 
 async def feature_block(ctx: AppScope, declared: Any) -> Any:
     """`/parameters`' `annotation_reply`: the state the jobs set, once one ran; else the DSL's."""
-    async with runtime.current().database.session() as session:
-        row = await session.get(AnnotationSetting, ctx.app_id)
-    if row is None:
+    stored = await _settings_row(ctx.app_id)
+    if stored is None:
         return declared
-    return {"enabled": row.enabled}
+    return {"enabled": stored.enabled}
 
 
 async def _index(app_id: str) -> tuple[Index, dict[str, tuple[str, str]]]:
