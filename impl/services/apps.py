@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl.db.engine import Database
@@ -141,6 +141,14 @@ async def load_context(db: Database, app_id: str, key_id: str | None = None) -> 
         return context_of(app, await cached_version(session, app.current_version_id), key_id)
 
 
+# Built once: the key with the given hash, and its app (None when the app is gone).
+_KEY_WITH_APP = (
+    select(ApiKey, App)
+    .outerjoin(App, App.id == ApiKey.app_id)
+    .where(ApiKey.token_hash == bindparam("digest"))
+)
+
+
 async def context_for_token(db: Database, token: str) -> AppContext | None:
     """The context of the app whose active key is `token`, in one session and one query (the key
     joined with its app); None for a malformed, unknown or revoked key.  Records the key's use,
@@ -148,9 +156,8 @@ async def context_for_token(db: Database, token: str) -> AppContext | None:
     if not keys.well_formed(token):
         return None
     digest = keys.hash_key(token)
-    stmt = select(ApiKey, App).outerjoin(App, App.id == ApiKey.app_id).where(ApiKey.token_hash == digest)
     async with db.session() as session:
-        found = (await session.execute(stmt)).first()
+        found = (await session.execute(_KEY_WITH_APP, {"digest": digest})).first()
         if found is None:
             return None
         key, app = found
