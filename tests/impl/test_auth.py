@@ -10,7 +10,7 @@ from sqlalchemy import select
 from support.server import LiveServer
 
 from impl.db.engine import Database
-from impl.db.models import ApiKey
+from impl.db.models import ApiKey, App
 from impl.services import apps, end_users, keys
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "apps"
@@ -88,5 +88,31 @@ async def test_end_user_of_another_app_is_not_found(live_server: LiveServer) -> 
         other = _get(live_server, f"/end-users/{alice.id}", live_server.keys["completion"])
         assert other.status_code == 404
         assert other.json()["code"] == "end_user_not_found"
+    finally:
+        await db.dispose()
+
+
+async def test_app_status_and_new_versions_apply_on_the_next_request(live_server: LiveServer) -> None:
+    """The server caches parsed app versions, never an app's status: an abnormal app is refused
+    at once, and a newly imported version is what the next request sees."""
+    db = _db(live_server)
+    try:
+        dsl = (EXAMPLES / "chat.yml").read_text()
+        app, _version = await apps.import_app(db, dsl)
+        token, _info = await keys.create_key(db, app.id)
+        first = _get(live_server, "/parameters", token)
+        assert first.status_code == 200
+        assert first.json()["opening_statement"] == "Hello! Ask me anything."
+        await apps.import_app(db, dsl.replace("Hello! Ask me anything.", "A new greeting."), app.id)
+        assert _get(live_server, "/parameters", token).json()["opening_statement"] == "A new greeting."
+        async with db.transaction() as session:
+            row = await session.get(App, app.id)
+            assert row is not None
+            row.status = "banned"
+        resp = _get(live_server, "/parameters", token)
+        assert resp.status_code == 403
+        assert resp.json() == {"code": "forbidden", "message": "The app's status is abnormal.", "status": 403}
+        assert _get(live_server, "/parameters", "app-" + "x" * 24).status_code == 401
+        assert _get(live_server, "/parameters", "not-a-key").status_code == 401
     finally:
         await db.dispose()
