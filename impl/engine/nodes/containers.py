@@ -79,21 +79,23 @@ async def iteration_node(runner: WorkflowRunner, node: Node, scope: Scope) -> No
     start = runner.graph.start_node(node.id)
     collected: list[Any] = []
     steps = 0
+
+    def emit_stopped() -> None:
+        closing = _closing(
+            head,
+            "stopped",
+            started,
+            runner.total_tokens - tokens_before,
+            steps,
+            inputs,
+            None,
+            "Stopped by user.",
+        )
+        runner.emit("iteration_completed", closing)
+
     for index, item in enumerate(items):
         if runner.stopped:
-            runner.emit(
-                "iteration_completed",
-                _closing(
-                    head,
-                    "stopped",
-                    started,
-                    runner.total_tokens - tokens_before,
-                    steps,
-                    inputs,
-                    None,
-                    "Stopped by user.",
-                ),
-            )
+            emit_stopped()
             raise RunStopped()
         runner.emit("iteration_next", {**head, "index": index, "created_at": now_unix()})
         runner.pool.set(node.id, "item", item)
@@ -102,19 +104,7 @@ async def iteration_node(runner: WorkflowRunner, node: Node, scope: Scope) -> No
         try:
             await runner.run_scope(inner, start)
         except RunStopped:
-            runner.emit(
-                "iteration_completed",
-                _closing(
-                    head,
-                    "stopped",
-                    started,
-                    runner.total_tokens - tokens_before,
-                    steps,
-                    inputs,
-                    None,
-                    "Stopped by user.",
-                ),
-            )
+            emit_stopped()
             raise
         except RunFailed as exc:
             if mode == "continue-on-error":

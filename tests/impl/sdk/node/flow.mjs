@@ -1,27 +1,10 @@
 // Drives the official Node SDK (npm dify-client, unmodified) against a live server.
 // Usage: node flow.mjs <base_url> <chat_key> <completion_key>; prints one JSON summary line.
 import { ChatClient, CompletionClient } from "dify-client";
+import { readStream } from "./sse.mjs";
 
 const [baseUrl, chatKey, completionKey] = process.argv.slice(2);
 const user = "sdk-node";
-
-function readStream(response) {
-  return new Promise((resolve, reject) => {
-    let buffer = "";
-    const events = [];
-    response.data.on("data", (chunk) => {
-      buffer += chunk.toString("utf8");
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const frame = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        if (frame.startsWith("data: ")) events.push(JSON.parse(frame.slice(6)));
-      }
-    });
-    response.data.on("end", () => resolve(events));
-    response.data.on("error", reject);
-  });
-}
 
 const chat = new ChatClient(chatKey, baseUrl);
 const out = {};

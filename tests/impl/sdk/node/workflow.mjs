@@ -2,27 +2,10 @@
 // `CompletionClient.runWorkflow` in blocking and in streaming mode.
 // Usage: node workflow.mjs <base_url> <workflow_key>; prints one JSON summary line.
 import { CompletionClient } from "dify-client";
+import { readStream } from "./sse.mjs";
 
 const [baseUrl, key] = process.argv.slice(2);
 const client = new CompletionClient(key, baseUrl);
-
-function readStream(response) {
-  return new Promise((resolve, reject) => {
-    let buffer = "";
-    const events = [];
-    response.data.on("data", (chunk) => {
-      buffer += chunk.toString("utf8");
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const frame = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        if (frame.startsWith("data: ")) events.push(JSON.parse(frame.slice(6)));
-      }
-    });
-    response.data.on("end", () => resolve(events));
-    response.data.on("error", reject);
-  });
-}
 
 const blocking = (await client.runWorkflow({ name: "Node" }, "sdk-node-workflow")).data;
 const streamed = await readStream(await client.runWorkflow({ name: "Stream" }, "sdk-node-workflow", true));
