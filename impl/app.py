@@ -19,8 +19,16 @@ from impl.config import Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import install_error_handlers, payload_too_large
+from impl.limits.body import JsonBodyPolicy, JsonBodyPolicyMiddleware, json_body_operations
 from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, docs_app
-from impl.routing import ModeGateMiddleware, RegistryResolver, check_complete, discover_handlers, mode_gates
+from impl.routing import (
+    ModeGateMiddleware,
+    RegistryResolver,
+    check_complete,
+    discover_handlers,
+    mode_gates,
+    spec_operations,
+)
 from impl.services.starters import modes_without_starter
 from impl.spec import load_spec
 
@@ -118,6 +126,17 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
     )
     app.add_middleware(
         ModeGateMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, gates=mode_gates(spec)
+    )
+    app.add_middleware(
+        JsonBodyPolicyMiddleware,
+        position=MiddlewarePosition.BEFORE_VALIDATION,
+        policy=JsonBodyPolicy(
+            max_json_body_bytes=settings.max_json_body_bytes,
+            max_depth=settings.max_json_depth,
+            max_digits=settings.max_number_digits,
+            max_text_chars=settings.max_text_chars,
+        ),
+        operations=json_body_operations(spec_operations(spec)),
     )
     app.add_api(
         spec,

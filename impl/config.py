@@ -12,6 +12,12 @@ Environment variables (all optional):
 | `UPLOAD_VIDEO_FILE_SIZE_LIMIT` | 100 | MB, video |
 | `WORKFLOW_FILE_UPLOAD_LIMIT` | 10 | files per workflow input |
 | `MAX_REQUEST_BODY_BYTES` | largest upload limit + 1 MB | bodies above this get 413 |
+| `MAX_JSON_BODY_BYTES` | 4194304 | JSON bodies above this get 413 |
+| `MAX_JSON_DEPTH` | 64 | JSON nested deeper than this gets 400 |
+| `MAX_NUMBER_DIGITS` | 64 | a JSON number literal longer than this gets 400 |
+| `MAX_TEXT_CHARS` | 1000000 | a JSON string longer than this gets 400 |
+| `APP_MAX_ACTIVE_REQUESTS` | 0 | generation requests one app may run at once (0 = none); more get 429 |
+| `REDIS_URL` | unset | `redis://…`: the active-request counts are shared by every worker through Redis |
 | `OPENAI_API_BASE` | unset | base URL of an OpenAI-compatible provider |
 | `OPENAI_API_KEY` | unset | its key |
 | `VALIDATE_RESPONSES` | false | check every JSON response against the spec |
@@ -22,6 +28,7 @@ Environment variables (all optional):
 | `WORKFLOW_MAX_EXECUTION_TIME` | 1200 | seconds a workflow run may execute, paused time excluded; 0 = none |
 | `OUTBOUND_ALLOWED_HOSTS` | empty | non-public hosts, addresses or CIDR networks app requests may reach |
 
+An app's DSL `app.max_active_requests` overrides `APP_MAX_ACTIVE_REQUESTS` for that app.
 `OUTBOUND_ALLOWED_HOSTS` serves workflow http-request nodes and the agent's HTTP tool alike; the two
 older names `HTTP_REQUEST_ALLOWED_HOSTS` and `AGENT_HTTP_ALLOWLIST` are read too.
 """
@@ -97,6 +104,14 @@ class Settings:
     # Hosts, addresses and CIDR networks that workflow http-request nodes and the agent's HTTP tool
     # may reach although they are not public (see impl.outbound).
     outbound_allowed_hosts: tuple[str, ...] = ()
+    # The JSON body policy (impl.limits.body).
+    max_json_body_bytes: int = 4 * MB
+    max_json_depth: int = 64
+    max_number_digits: int = 64
+    max_text_chars: int = 1_000_000
+    # Generation requests one app may have running at once; 0 = no limit (Dify's default).
+    app_max_active_requests: int = 0
+    redis_url: str | None = None
 
     @property
     def database_url(self) -> str:
@@ -151,6 +166,12 @@ class Settings:
             ),
             workflow_max_execution_time=max(0.0, _float(env, "WORKFLOW_MAX_EXECUTION_TIME", 1200.0)),
             # One allow-list; the two older names, one per feature, are read as well.
+            max_json_body_bytes=max(1, _int(env, "MAX_JSON_BODY_BYTES", 4 * MB)),
+            max_json_depth=max(1, _int(env, "MAX_JSON_DEPTH", 64)),
+            max_number_digits=max(1, _int(env, "MAX_NUMBER_DIGITS", 64)),
+            max_text_chars=max(1, _int(env, "MAX_TEXT_CHARS", 1_000_000)),
+            app_max_active_requests=max(0, _int(env, "APP_MAX_ACTIVE_REQUESTS", 0)),
+            redis_url=env.get("REDIS_URL") or None,
             outbound_allowed_hosts=parse_allow_list(
                 env.get("OUTBOUND_ALLOWED_HOSTS"),
                 env.get("HTTP_REQUEST_ALLOWED_HOSTS"),

@@ -24,6 +24,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.app"),
     "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime"),
+    "impl.limits": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.providers", "impl.app"),
     "conformance": ("impl",),
 }
 
