@@ -19,6 +19,7 @@ from impl.config import Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import install_error_handlers, payload_too_large
+from impl.limits.active import ActiveRequestsMiddleware, limited_operations, new_active_requests
 from impl.limits.body import JsonBodyPolicy, JsonBodyPolicyMiddleware, json_body_operations
 from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, docs_app
 from impl.routing import (
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
 
     database = Database(settings.database_url)
     state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())
+    active_requests = new_active_requests(settings.redis_url)
     runtime.set_current(state)
 
     @asynccontextmanager
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
             yield
         finally:
             await state.tasks.shutdown()
+            await active_requests.close()
             await database.dispose()
 
     app = AsyncApp(
@@ -137,6 +140,13 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
             max_text_chars=settings.max_text_chars,
         ),
         operations=json_body_operations(spec_operations(spec)),
+    )
+    app.add_middleware(
+        ActiveRequestsMiddleware,
+        position=MiddlewarePosition.BEFORE_CONTEXT,
+        counter=active_requests,
+        default_limit=settings.app_max_active_requests,
+        operations=limited_operations(spec.get("x-error-codes") or {}),
     )
     app.add_api(
         spec,

@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     import connexion
     import connexion.json_schema  # noqa: F401
 from support.postgres import PostgresCluster, start_cluster
+from support.redis_server import RedisServer, start_redis
 from support.server import LiveServer, start_server
 
 
@@ -36,6 +37,16 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on loopback for the session."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

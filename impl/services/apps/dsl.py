@@ -191,6 +191,27 @@ def _model(model_config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def max_active_requests(app: dict[str, Any]) -> int | None:
+    """The app's own limit of running generation requests (`app.max_active_requests`, Dify's
+    per-app setting; 0 = no limit), or None to use `APP_MAX_ACTIVE_REQUESTS`."""
+    value = app.get("max_active_requests")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DslError(f"app.max_active_requests must be a non-negative integer, got {value!r}")
+    return value
+
+
+def dsl_max_active_requests(text: str) -> int | None:
+    """`max_active_requests` of a stored (already validated) DSL document."""
+    doc = yaml.safe_load(text)
+    app = doc.get("app") if isinstance(doc, dict) else None
+    try:
+        return max_active_requests(app) if isinstance(app, dict) else None
+    except DslError:
+        return None
+
+
 def parse_dsl(text: str) -> ParsedDsl:
     """Parse and validate a DSL document; raises DslError with a readable reason."""
     try:
@@ -211,6 +232,7 @@ def parse_dsl(text: str) -> ParsedDsl:
     name = _text(app.get("name"), "app.name").strip()
     if not name:
         raise DslError("app.name is missing")
+    max_active_requests(app)
 
     model_config: dict[str, Any] = {}
     graph: dict[str, Any] | None = None

@@ -15,7 +15,13 @@ from impl.db.engine import Database
 from impl.db.models import ApiKey, App, AppVersion, utcnow
 from impl.errors import ApiError, forbidden
 from impl.services.apps import keys
-from impl.services.apps.dsl import RUNNABLE_MODES, ParsedDsl, check_runnable, parse_dsl
+from impl.services.apps.dsl import (
+    RUNNABLE_MODES,
+    ParsedDsl,
+    check_runnable,
+    dsl_max_active_requests,
+    parse_dsl,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class AppContext:
     tags: list[str] = field(default_factory=list)
     site: dict[str, Any] = field(default_factory=dict)
     key_id: str | None = None
+    # The app's own limit of running generation requests; None → APP_MAX_ACTIVE_REQUESTS.
+    max_active_requests: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class VersionConfig:
     features: dict[str, Any]
     user_input_form: list[Any]
     workflow_graph: dict[str, Any] | None
+    max_active_requests: int | None = None
 
 
 # Parsed published versions by id: a version row is written once and never updated (a new
@@ -77,6 +86,7 @@ def version_config(version: AppVersion) -> VersionConfig:
         features=version.features,
         user_input_form=version.user_input_form,
         workflow_graph=version.workflow_graph,
+        max_active_requests=dsl_max_active_requests(version.dsl) if version.dsl else None,
     )
 
 
@@ -121,6 +131,7 @@ def context_of(app: App, version: AppVersion | VersionConfig | None, key_id: str
         tags=[str(t) for t in app.tags or []],
         site=dict(app.site or {}),
         key_id=key_id,
+        max_active_requests=part.max_active_requests if part else None,
     )
 
 
