@@ -27,7 +27,7 @@ from impl import runtime
 from impl.db.chat_extras_models import Annotation, AnnotationHit, AnnotationJob, AnnotationSetting
 from impl.db.models import utcnow
 from impl.errors import invalid_param
-from impl.services.annotations.similarity import Index
+from impl.services.annotations.similarity import MAX_INDEXED_CHARS, Index
 from impl.services.apps.scope import AppScope
 
 log = logging.getLogger("impl.annotation_reply")
@@ -39,7 +39,14 @@ DEFAULT_THRESHOLD = 0.9
 ACCOUNT = {"id": "00000000-0000-0000-0000-000000000000", "name": "Service API"}
 
 _jobs: set[asyncio.Task[None]] = set()
-_indexes: dict[str, tuple[tuple[Any, ...], Index, dict[str, tuple[str, str]]]] = {}
+# Per app: (fingerprint of its annotations, the index).  One lock per app makes the requests that
+# find the index stale right after a change wait for a single rebuild instead of each building
+# their own.  The index holds the start of each question only (see similarity.MAX_INDEXED_CHARS);
+# a hit's question and answer are read from the database.
+_indexes: dict[str, tuple[tuple[Any, ...], Index]] = {}
+_index_locks: dict[str, asyncio.Lock] = {}
+# How many times an index was built (tests check that concurrent requests build it once).
+index_builds = 0
 
 
 @dataclass(frozen=True)
@@ -207,8 +214,7 @@ async def feature_block(ctx: AppScope, declared: Any) -> Any:
     return {"enabled": stored.enabled}
 
 
-async def _index(app_id: str) -> tuple[Index, dict[str, tuple[str, str]]]:
-    """The app's annotation index, rebuilt when its annotations changed."""
+async def _fingerprint(app_id: str) -> tuple[Any, ...]:
     async with runtime.current().database.session() as session:
         stamp = (
             await session.execute(
@@ -217,21 +223,37 @@ async def _index(app_id: str) -> tuple[Index, dict[str, tuple[str, str]]]:
                 )
             )
         ).one()
-        fingerprint = tuple(v.isoformat() if isinstance(v, datetime) else v for v in stamp)
+    return tuple(v.isoformat() if isinstance(v, datetime) else v for v in stamp)
+
+
+async def _index(app_id: str) -> Index:
+    """The app's annotation index, rebuilt once after its annotations changed."""
+    global index_builds
+    fingerprint = await _fingerprint(app_id)
+    cached = _indexes.get(app_id)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    lock = _index_locks.setdefault(app_id, asyncio.Lock())
+    async with lock:
+        # Another request may have rebuilt it while this one waited.
+        fingerprint = await _fingerprint(app_id)
         cached = _indexes.get(app_id)
         if cached is not None and cached[0] == fingerprint:
-            return cached[1], cached[2]
-        rows = (
-            await session.execute(
-                select(Annotation.id, Annotation.question, Annotation.answer).where(
-                    Annotation.app_id == app_id
+            return cached[1]
+        _indexes.pop(app_id, None)  # the stale index is garbage before the new one is built
+        async with runtime.current().database.session() as session:
+            rows = (
+                await session.execute(
+                    select(Annotation.id, func.substr(Annotation.question, 1, MAX_INDEXED_CHARS)).where(
+                        Annotation.app_id == app_id
+                    )
                 )
-            )
-        ).all()
-    texts = {r[0]: (r[1], r[2]) for r in rows}
-    index = await asyncio.to_thread(Index.build, [(i, q) for i, (q, _a) in texts.items()])
-    _indexes[app_id] = (fingerprint, index, texts)
-    return index, texts
+            ).all()
+        index = await asyncio.to_thread(Index.build, [(r[0], r[1] or "") for r in rows])
+        del rows
+        index_builds += 1
+        _indexes[app_id] = (fingerprint, index)
+        return index
 
 
 async def match(ctx: AppScope, query: str) -> Hit | None:
@@ -239,15 +261,24 @@ async def match(ctx: AppScope, query: str) -> Hit | None:
     settings = await reply_settings(ctx)
     if not settings.enabled or not query.strip():
         return None
-    index, texts = await _index(ctx.app_id)
-    best = index.best(query)
+    index = await _index(ctx.app_id)
+    best = await asyncio.to_thread(index.best, query) if len(index.ids) > 1000 else index.best(query)
     if best is None:
         return None
     annotation_id, score = best
-    if score < settings.score_threshold or annotation_id not in texts:
+    if score < settings.score_threshold:
         return None
-    question, answer = texts[annotation_id]
-    return Hit(annotation_id, question, answer, round(score, 6))
+    async with runtime.current().database.session() as session:
+        found = (
+            await session.execute(
+                select(Annotation.question, Annotation.answer).where(
+                    Annotation.id == annotation_id, Annotation.app_id == ctx.app_id
+                )
+            )
+        ).first()
+    if found is None:  # deleted since the index was built
+        return None
+    return Hit(annotation_id, found[0], found[1], round(score, 6))
 
 
 async def record_hit(ctx: AppScope, hit: Hit, message_id: str | None, query: str) -> None:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Weights of the three feature families in the vector.
@@ -69,26 +69,45 @@ def _family_weight(feature: str) -> float:
     return TRIGRAM_WEIGHT
 
 
-@dataclass
-class Index:
-    """TF-IDF vectors of a set of documents (annotation questions), keyed by id."""
+# Only the start of a long question is indexed (and compared): enough to tell questions apart,
+# and it bounds an index entry whatever an annotation holds.
+MAX_INDEXED_CHARS = 1000
 
-    ids: list[str] = field(default_factory=list)
-    idf: dict[str, float] = field(default_factory=dict)
-    vectors: list[dict[str, float]] = field(default_factory=list)
-    default_idf: float = 1.0
+
+class Index:
+    """TF-IDF vectors of a set of documents (annotation questions), keyed by id.
+
+    Stored inverted and compact: each feature of the vocabulary maps to a posting list of
+    (document number, normalised weight) in two typed arrays, about 12 bytes per entry; a query
+    touches only the postings of its own features.
+    """
+
+    def __init__(self, ids: list[str], idf: dict[str, float], default_idf: float) -> None:
+        self.ids = ids
+        self.idf = idf
+        self.default_idf = default_idf
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
 
     @classmethod
     def build(cls, docs: Iterable[tuple[str, str]]) -> Index:
-        pairs = list(docs)
-        counted = [features(text) for _id, text in pairs]
+        # Two passes over the (truncated) texts, so that only one document's raw counts are held
+        # at a time: document frequencies first, then the weighted postings.
+        pairs = [(doc_id, text[:MAX_INDEXED_CHARS]) for doc_id, text in docs]
         df: Counter[str] = Counter()
-        for counts in counted:
-            df.update(counts.keys())
+        for _doc_id, text in pairs:
+            df.update(features(text).keys())
         n = len(pairs)
         idf = {f: math.log((1 + n) / (1 + d)) + 1.0 for f, d in df.items()}
-        index = cls(ids=[i for i, _t in pairs], idf=idf, default_idf=math.log(1 + n) + 1.0)
-        index.vectors = [index.vector(counts) for counts in counted]
+        del df
+        index = cls([doc_id for doc_id, _text in pairs], idf, math.log(1 + n) + 1.0)
+        postings = index._postings
+        for number, (_doc_id, text) in enumerate(pairs):
+            for feature, weight in index.vector(features(text)).items():
+                entry = postings.get(feature)
+                if entry is None:
+                    entry = postings[feature] = (array("i"), array("d"))
+                entry[0].append(number)
+                entry[1].append(weight)
         return index
 
     def vector(self, counts: Counter[str]) -> dict[str, float]:
@@ -103,14 +122,17 @@ class Index:
 
     def scores(self, text: str) -> list[tuple[str, float]]:
         """(id, cosine) for every document, best first."""
-        query = self.vector(features(text))
+        query = self.vector(features(text[:MAX_INDEXED_CHARS]))
         if not query:
             return []
-        out: list[tuple[str, float]] = []
-        for doc_id, vec in zip(self.ids, self.vectors, strict=True):
-            small, large = (query, vec) if len(query) <= len(vec) else (vec, query)
-            score = sum(v * large.get(f, 0.0) for f, v in small.items())
-            out.append((doc_id, min(1.0, score)))
+        totals = [0.0] * len(self.ids)
+        for feature, weight in query.items():
+            entry = self._postings.get(feature)
+            if entry is None:
+                continue
+            for number, doc_weight in zip(entry[0], entry[1], strict=True):
+                totals[number] += weight * doc_weight
+        out = [(doc_id, min(1.0, score)) for doc_id, score in zip(self.ids, totals, strict=True)]
         out.sort(key=lambda pair: pair[1], reverse=True)
         return out
 

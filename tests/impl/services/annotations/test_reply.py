@@ -101,3 +101,32 @@ async def test_job_validation(ctx: AppContext) -> None:
         assert err.value.code == "invalid_param"
     with pytest.raises(ApiError, match="The job does not exist."):
         await reply.job_status(ctx, "enable", "00000000-0000-0000-0000-000000000000")
+
+
+async def test_concurrent_chats_right_after_a_change_build_the_index_once(ctx: AppContext) -> None:
+    for i in range(30):
+        note = {"question": f"How late does line {i} run?", "answer": f"Until {i}"}
+        await annotation_store.create(ctx, note)
+    assert (await _finish(ctx, "enable"))["job_status"] == "completed"
+    before = reply.index_builds
+    hits = await asyncio.gather(*(reply.match(ctx, "how late does line 7 run") for _ in range(50)))
+    assert reply.index_builds == before  # unchanged annotations: the job's index serves
+    assert all(h is not None and h.answer == "Until 7" for h in hits)
+
+    await annotation_store.create(ctx, {"question": "Is the night bus free?", "answer": "No"})
+    hits = await asyncio.gather(*(reply.match(ctx, "is the night bus free") for _ in range(50)))
+    assert reply.index_builds == before + 1
+    assert all(h is not None and h.answer == "No" for h in hits)
+
+
+async def test_a_long_annotation_is_indexed_by_its_start_and_answered_whole(ctx: AppContext) -> None:
+    question = "Which platform serves the airport express? " + "filler words " * 50_000
+    answer = "Platform 4. " + "details " * 100_000
+    await annotation_store.create(ctx, {"question": question, "answer": answer})
+    assert (await _finish(ctx, "enable"))["job_status"] == "completed"
+    hit = await reply.match(ctx, question)
+    assert hit is not None and hit.score == 1.0 and hit.answer == answer and hit.question == question
+    index = reply._indexes[ctx.app_id][1]
+    # The 650 kB question contributes only the features of its first MAX_INDEXED_CHARS characters.
+    entries = sum(len(ids) for ids, _weights in index._postings.values())
+    assert entries < reply.MAX_INDEXED_CHARS * 2
