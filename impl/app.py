@@ -19,7 +19,7 @@ from impl.config import Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import install_error_handlers, payload_too_large
-from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, docs_app
+from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, static_site_app
 from impl.routing import ModeGateMiddleware, RegistryResolver, check_complete, discover_handlers, mode_gates
 from impl.services.starters import modes_without_starter
 from impl.spec import load_spec
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
         PrefixMountMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,
         prefix=DOCS_PREFIX,
-        mounted=docs_app(),
+        mounted=static_site_app(settings.docs_site_dir),
     )
     app.add_middleware(
         ModeGateMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, gates=mode_gates(spec)

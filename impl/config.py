@@ -109,6 +109,11 @@ class Settings:
         return self.data_dir / "uploads"
 
     @property
+    def docs_site_dir(self) -> Path:
+        """The built docs site served at `/docs` (written by `dify-service serve`)."""
+        return self.data_dir / "docs-site"
+
+    @property
     def max_request_bytes(self) -> int:
         if self.max_request_bytes_override is not None:
             return self.max_request_bytes_override
