@@ -136,7 +136,7 @@ def stage() -> Path:
                 shutil.copy2(source, site / name)
         for runner in ("runner_python.py", "runner_node.js"):
             shutil.copy2(HERE / runner, root / runner)
-        for folder, dirs, files in os.walk(root):
+        for folder, _dirs, files in os.walk(root):
             os.chmod(folder, 0o755)
             for name in files:
                 os.chmod(os.path.join(folder, name), 0o644)

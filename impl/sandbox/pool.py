@@ -14,6 +14,7 @@ threads (`asyncio.to_thread`), which keeps the pool usable from any event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -53,14 +54,10 @@ class Worker:
 
     def kill(self) -> None:
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
@@ -144,14 +141,13 @@ def execute(worker: Worker, job: dict[str, Any], limits: Limits) -> dict[str, An
                     break
     elapsed = time.monotonic() - started
     if process.poll() is None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            pass
     timed_out = process.poll() is None
     worker.kill()
     if too_large:
-        raise CodeExecutionError(f"the code's output is larger than {limits.output_bytes // (1024 * 1024)} MB")
+        size_mb = limits.output_bytes // (1024 * 1024)
+        raise CodeExecutionError(f"the code's output is larger than {size_mb} MB")
     if timed_out:
         raise CodeExecutionError(f"the code ran longer than {limits.wall_seconds:g} seconds and was stopped")
     lines = [line for line in bytes(out).decode("utf-8", "replace").splitlines() if line.strip()]
@@ -203,7 +199,7 @@ class Pool:
             language, future = request
             try:
                 worker = spawn(language, self.limits)
-            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+            except BaseException as exc:
                 if future is not None:
                     future.set_exception(exc)
                 with self._lock:

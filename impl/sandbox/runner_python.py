@@ -44,7 +44,7 @@ def main() -> None:
             raise TypeError(f"main() must return a dict, got {type(result).__name__}")
         outcome = {"ok": True, "result": result}
         text = json.dumps(outcome, ensure_ascii=False)
-    except BaseException as exc:  # noqa: BLE001 - anything user code raises is its error
+    except BaseException as exc:
         text = json.dumps({"ok": False, "error": _error_text(exc)}, ensure_ascii=False)
     answer.write(text + "\n")
     answer.flush()

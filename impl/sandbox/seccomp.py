@@ -19,6 +19,7 @@ The filter is built with libseccomp (Debian's `libseccomp2`) through `pyseccomp`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -90,7 +91,7 @@ class SeccompUnavailable(RuntimeError):
 def filter_program() -> bytes:
     """The compiled BPF program (what `bwrap --seccomp FD` reads)."""
     try:
-        import pyseccomp as sc
+        import pyseccomp as sc  # type: ignore[import-untyped]
     except (ImportError, OSError, RuntimeError) as exc:  # the binding loads libseccomp.so.2 on import
         raise SeccompUnavailable(f"libseccomp is not available: {exc}") from exc
     rules = sc.SyscallFilter(defaction=sc.ALLOW)
@@ -103,10 +104,8 @@ def filter_program() -> bytes:
     rules.add_rule(deny, "socket", sc.Arg(0, sc.NE, AF_UNIX))
     for flag in CLONE_NAMESPACE_FLAGS:
         rules.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    try:
+    with contextlib.suppress(RuntimeError, ValueError, OSError):
         rules.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
-    except (RuntimeError, ValueError, OSError):
-        pass
     with tempfile.TemporaryFile() as handle:
         rules.export_bpf(handle)
         handle.flush()
