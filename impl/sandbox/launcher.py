@@ -176,6 +176,19 @@ def _system_binds() -> list[str]:
     return args
 
 
+# V8 reserves about 1 GB of address space up front (code range, heap cages) that it never
+# touches; a JavaScript box gets that much on top of the limit, and its heap is capped apart.
+V8_RESERVATION_MB = 1024
+
+
+# Last of the box's set-up: its own root stays as built, so /tmp is the only writable place.
+READ_ONLY_ROOT = ("--remount-ro", "/")
+
+
+def address_space_mb(language: str, limits: Limits) -> int:
+    return limits.memory_mb + (V8_RESERVATION_MB if language == "javascript" else 0)
+
+
 def _next_uid() -> int:
     with _uid_lock:
         return UID_BASE + next(_uids) % UID_SPAN
@@ -187,7 +200,7 @@ def command(language: str, limits: Limits, seccomp_fd: int) -> list[str]:
     prlimit = [
         tool("prlimit"),
         f"--cpu={limits.cpu_seconds}",
-        f"--as={limits.memory_mb * 1024 * 1024}",
+        f"--as={address_space_mb(language, limits) * 1024 * 1024}",
         f"--fsize={limits.file_size_mb * 1024 * 1024}",
         f"--nofile={limits.open_files}",
         "--core=0",
@@ -250,13 +263,18 @@ def command(language: str, limits: Limits, seccomp_fd: int) -> list[str]:
         staged = stage()
         box += ["--ro-bind", str(staged / "site"), BOX_SITE]
         box += ["--ro-bind", str(staged / "runner_python.py"), f"{BOX_ROOT}/runner.py"]
-        box += ["--setenv", "PYTHONIOENCODING", "utf-8", "--", executable, "-I", "-S", "-B"]
+        box += ["--setenv", "PYTHONIOENCODING", "utf-8", *READ_ONLY_ROOT, "--", executable, "-I", "-S", "-B"]
         box.append(f"{BOX_ROOT}/runner.py")
     elif language == "javascript":
         node = os.path.realpath(tool("node"))
         box += ["--ro-bind", node, node]
         box += ["--ro-bind", str(stage() / "runner_node.js"), f"{BOX_ROOT}/runner.js"]
-        box += ["--", node, f"--max-old-space-size={limits.node_heap_mb}"]
+        box += [
+            *READ_ONLY_ROOT,
+            "--",
+            node,
+            f"--max-old-space-size={min(limits.node_heap_mb, max(16, limits.memory_mb // 2))}",
+        ]
         box.append(f"{BOX_ROOT}/runner.js")
     else:
         raise ValueError(f"unsupported language {language!r}")

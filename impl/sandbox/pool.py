@@ -82,19 +82,28 @@ def spawn(language: str, limits: Limits) -> Worker:
 
 
 def _describe_exit(returncode: int, limits: Limits, elapsed: float, stderr: str) -> str:
-    if returncode < 0:
-        sig = -returncode
+    # bwrap reports a command killed by a signal as 128 + the signal number.
+    sig = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 160 else 0
+    text = stderr.strip()
+    if any(
+        marker in text
+        for marker in ("heap out of memory", "MemoryError", "Cannot allocate memory", "Fatal process OOM")
+    ):
+        return f"the code ran out of memory (limit {limits.memory_mb} MB)"
+    if sig:
         if sig == signal.SIGXCPU:
             return f"the code used more than {limits.cpu_seconds} seconds of CPU time and was stopped"
         if sig == signal.SIGXFSZ:
             return f"the code wrote a file larger than {limits.file_size_mb} MB and was stopped"
         if sig == signal.SIGKILL and elapsed >= limits.wall_seconds:
             return f"the code ran longer than {limits.wall_seconds:g} seconds and was stopped"
-        name = signal.Signals(sig).name if sig in signal.Signals.__members__.values() else str(sig)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        if sig == signal.SIGKILL:
+            return f"the code was killed (signal {name}): it may have run out of memory or processes"
         return f"the code was killed by signal {name}"
-    text = stderr.strip()
-    if "heap out of memory" in text or "MemoryError" in text or "Cannot allocate memory" in text:
-        return f"the code ran out of memory (limit {limits.memory_mb} MB)"
     if text:
         return f"the code's process exited with status {returncode}: {text[-2000:]}"
     return f"the code's process exited with status {returncode} without an answer"
