@@ -119,6 +119,7 @@ def execute(worker: Worker, job: dict[str, Any], limits: Limits) -> dict[str, An
     out = bytearray()
     err = bytearray()
     too_large = False
+    answered = False
     try:
         process.stdin.write(payload)
         process.stdin.close()
@@ -148,11 +149,15 @@ def execute(worker: Worker, job: dict[str, Any], limits: Limits) -> dict[str, An
                     too_large = True
                     open_streams = 0
                     break
+                if out.endswith(b"\n"):  # the runner's one answer line: no need to wait for its exit
+                    answered = True
+                    open_streams = 0
+                    break
     elapsed = time.monotonic() - started
-    if process.poll() is None:
+    if process.poll() is None and not answered:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
-    timed_out = process.poll() is None
+    timed_out = process.poll() is None and not answered
     worker.kill()
     if too_large:
         size_mb = limits.output_bytes // (1024 * 1024)
@@ -161,7 +166,7 @@ def execute(worker: Worker, job: dict[str, Any], limits: Limits) -> dict[str, An
         raise CodeExecutionError(f"the code ran longer than {limits.wall_seconds:g} seconds and was stopped")
     lines = [line for line in bytes(out).decode("utf-8", "replace").splitlines() if line.strip()]
     returncode = process.returncode
-    if not lines or returncode != 0:
+    if not answered and (not lines or returncode != 0):
         raise CodeExecutionError(
             _describe_exit(returncode, limits, elapsed, bytes(err).decode("utf-8", "replace"))
         )
