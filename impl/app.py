@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +14,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impl import runtime
+from impl import runtime, sandbox
 from impl.auth import inject_bearer_func
 from impl.config import Settings
 from impl.db import migrate
@@ -87,6 +88,13 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
     if missing_modes := modes_without_starter(spec):
         raise RuntimeError(f"app modes of the spec with no chat-mode starter: {', '.join(missing_modes)}")
 
+    sandbox.configure(
+        sandbox.Limits(
+            wall_seconds=settings.code_execution_timeout,
+            cpu_seconds=math.ceil(settings.code_execution_timeout),
+            memory_mb=settings.code_execution_memory_mb,
+        )
+    )
     database = Database(settings.database_url)
     state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())
     runtime.set_current(state)

@@ -24,6 +24,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.app"),
     "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime"),
+    "impl.sandbox": (
+        "impl.services",
+        "impl.handlers",
+        "impl.engine",
+        "impl.db",
+        "impl.providers",
+        "impl.app",
+        "impl.runtime",
+        "impl.config",
+    ),
     "conformance": ("impl", "spectools"),
     # The docs renderer and the spec bundles read only `spec/` and `docs/`.
     "spectools": ("impl", "conformance"),
