@@ -19,7 +19,8 @@ async def bearer_info(token: str) -> dict[str, Any] | None:
 
     A valid key of a disabled app raises 403 forbidden, as Dify does.
     """
-    context = await context_for_token(runtime.current().database, token.strip())
+    state = runtime.current()
+    context = await context_for_token(state.database, token.strip(), state.settings.key_cache_seconds)
     if context is None:
         return None
     return {"sub": context.app_id, "app": context, "key_id": context.key_id, "scope": []}

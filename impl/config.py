@@ -17,6 +17,7 @@ Environment variables (all optional):
 | `MAX_NUMBER_DIGITS` | 64 | a JSON number literal longer than this gets 400 |
 | `MAX_TEXT_CHARS` | 1000000 | a JSON string longer than this gets 400 |
 | `APP_MAX_ACTIVE_REQUESTS` | 0 | generation requests one app may run at once (0 = none); more get 429 |
+| `KEY_CACHE_SECONDS` | 1 | seconds a worker reuses a resolved key (at most 1; 0 = never) |
 | `REDIS_URL` | unset | `redis://…`: the active-request counts are shared by every worker through Redis |
 | `OPENAI_API_BASE` | unset | base URL of an OpenAI-compatible provider |
 | `OPENAI_API_KEY` | unset | its key |
@@ -117,6 +118,8 @@ class Settings:
     # Generation requests one app may have running at once; 0 = no limit (Dify's default).
     app_max_active_requests: int = 0
     redis_url: str | None = None
+    # Seconds a worker reuses a resolved key (bounds how late a revocation applies); 0 = never.
+    key_cache_seconds: float = 1.0
 
     @property
     def database_url(self) -> str:
@@ -184,6 +187,7 @@ class Settings:
             max_text_chars=max(1, _int(env, "MAX_TEXT_CHARS", 1_000_000)),
             app_max_active_requests=max(0, _int(env, "APP_MAX_ACTIVE_REQUESTS", 0)),
             redis_url=env.get("REDIS_URL") or None,
+            key_cache_seconds=min(1.0, max(0.0, _float(env, "KEY_CACHE_SECONDS", 1.0))),
             outbound_allowed_hosts=parse_allow_list(
                 env.get("OUTBOUND_ALLOWED_HOSTS"),
                 env.get("HTTP_REQUEST_ALLOWED_HOSTS"),

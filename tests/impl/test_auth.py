@@ -1,8 +1,14 @@
-"""Keys: hashed storage, revocation, disabled apps, app scoping — on a live server."""
+"""Keys: hashed storage, revocation, disabled apps, app scoping — on a live server.
+
+A worker reuses a resolved key for `KEY_CACHE_SECONDS` (1 s by default, never more), so changes
+made behind the server's back (revocation, a disabled app, a new version) apply within that bound:
+these tests wait for them at most `BOUND` seconds and check they did not apply early by accident."""
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -21,8 +27,24 @@ def _db(server: LiveServer) -> Database:
     return Database(f"sqlite+aiosqlite:///{server.data_dir / 'dify.db'}")
 
 
+# The documented bound (1 s) plus the time of one request on a loaded machine.
+BOUND = 1.0 + 0.5
+
+
 def _get(server: LiveServer, path: str, key: str) -> httpx.Response:
     return httpx.get(server.base_url + path, headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT)
+
+
+def _within_bound(
+    server: LiveServer, path: str, key: str, done: Callable[[httpx.Response], bool]
+) -> httpx.Response:
+    """The first answer for which `done` holds, polling for at most BOUND seconds after the change."""
+    deadline = time.monotonic() + BOUND
+    while True:
+        resp = _get(server, path, key)
+        if done(resp) or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.05)
 
 
 async def test_keys_are_stored_hashed(live_server: LiveServer) -> None:
@@ -48,7 +70,7 @@ async def test_disabled_app_is_forbidden(live_server: LiveServer) -> None:
         token, _info = await keys.create_key(db, app.id)
         assert _get(live_server, "/info", token).status_code == 200
         await store.set_api_enabled(db, app.id, False)
-        resp = _get(live_server, "/info", token)
+        resp = _within_bound(live_server, "/info", token, lambda r: r.status_code != 200)
         assert resp.status_code == 403
         assert resp.json() == {
             "code": "forbidden",
@@ -56,7 +78,7 @@ async def test_disabled_app_is_forbidden(live_server: LiveServer) -> None:
             "status": 403,
         }
         await store.set_api_enabled(db, app.id, True)
-        assert _get(live_server, "/info", token).status_code == 200
+        assert _within_bound(live_server, "/info", token, lambda r: r.status_code == 200).status_code == 200
     finally:
         await db.dispose()
 
@@ -69,7 +91,7 @@ async def test_revoked_key_is_refused(live_server: LiveServer) -> None:
         token, info = await keys.create_key(db, found.app_id)
         assert _get(live_server, "/info", token).status_code == 200
         await keys.revoke_key(db, info.id)
-        resp = _get(live_server, "/info", token)
+        resp = _within_bound(live_server, "/info", token, lambda r: r.status_code != 200)
         assert resp.status_code == 401
         assert resp.json()["message"] == "Access token is invalid"
         assert _get(live_server, "/info", live_server.keys["completion"]).status_code == 200
@@ -93,8 +115,8 @@ async def test_end_user_of_another_app_is_not_found(live_server: LiveServer) -> 
 
 
 async def test_app_status_and_new_versions_apply_on_the_next_request(live_server: LiveServer) -> None:
-    """The server caches parsed app versions, never an app's status: an abnormal app is refused
-    at once, and a newly imported version is what the next request sees."""
+    """Parsed app versions are cached for good; an app's status and current version only for the
+    key bound: an abnormal app is refused, and a newly imported version served, within it."""
     db = _db(live_server)
     try:
         dsl = (EXAMPLES / "chat.yml").read_text()
@@ -104,15 +126,29 @@ async def test_app_status_and_new_versions_apply_on_the_next_request(live_server
         assert first.status_code == 200
         assert first.json()["opening_statement"] == "Hello! Ask me anything."
         await store.import_app(db, dsl.replace("Hello! Ask me anything.", "A new greeting."), app.id)
-        assert _get(live_server, "/parameters", token).json()["opening_statement"] == "A new greeting."
+        greeting = _within_bound(
+            live_server,
+            "/parameters",
+            token,
+            lambda r: r.json()["opening_statement"] != "Hello! Ask me anything.",
+        )
+        assert greeting.json()["opening_statement"] == "A new greeting."
         async with db.transaction() as session:
             row = await session.get(App, app.id)
             assert row is not None
             row.status = "banned"
-        resp = _get(live_server, "/parameters", token)
+        resp = _within_bound(live_server, "/parameters", token, lambda r: r.status_code != 200)
         assert resp.status_code == 403
         assert resp.json() == {"code": "forbidden", "message": "The app's status is abnormal.", "status": 403}
         assert _get(live_server, "/parameters", "app-" + "x" * 24).status_code == 401
         assert _get(live_server, "/parameters", "not-a-key").status_code == 401
     finally:
         await db.dispose()
+
+
+def test_the_key_cache_never_outlives_one_second() -> None:
+    from impl.config import Settings
+
+    assert Settings.from_env({}).key_cache_seconds == 1.0
+    assert Settings.from_env({"KEY_CACHE_SECONDS": "30"}).key_cache_seconds == 1.0
+    assert Settings.from_env({"KEY_CACHE_SECONDS": "0"}).key_cache_seconds == 0.0

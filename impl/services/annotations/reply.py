@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -130,6 +131,7 @@ async def _run_job(job_id: str, app_id: str, action: str, settings: dict[str, An
             row.embedding_provider_name = str(settings["embedding_provider_name"])
             row.embedding_model_name = str(settings["embedding_model_name"])
             row.updated_at = utcnow()
+        _settings_cache.pop(app_id, None)
         if action == "enable":
             await _index(app_id)
         else:
@@ -191,14 +193,26 @@ _SETTINGS = select(
 ).where(AnnotationSetting.app_id == bindparam("app_id"))
 
 
+# The stored settings by app, reused for `KEY_CACHE_SECONDS` (at most 1 s, like a resolved key):
+# a job's change applies at once in the worker that ran it and within that bound in the others.
+_settings_cache: dict[str, tuple[float, ReplySettings | None]] = {}
+
+
 async def _settings_row(app_id: str) -> ReplySettings | None:
     """The settings the jobs stored for the app, or None when no job ran yet."""
-    async with runtime.current().database.session() as session:
+    state = runtime.current()
+    ttl = state.settings.key_cache_seconds
+    cached = _settings_cache.get(app_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    async with state.database.session() as session:
         row = (await session.execute(_SETTINGS, {"app_id": app_id})).first()
-    if row is None:
-        return None
-    enabled, threshold, provider, model = row
-    return ReplySettings(enabled, threshold, provider, model)
+    found = None if row is None else ReplySettings(*row)
+    if ttl > 0:
+        if len(_settings_cache) > 10_000:
+            _settings_cache.clear()
+        _settings_cache[app_id] = (time.monotonic() + ttl, found)
+    return found
 
 
 async def reply_settings(ctx: AppScope) -> ReplySettings:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import datetime
 from typing import Any
 
@@ -160,23 +162,71 @@ _KEY_WITH_APP = (
 )
 
 
-async def context_for_token(db: Database, token: str) -> AppContext | None:
+# Resolved keys by digest, for `ttl` seconds: (expiry, context template or the 403 to answer).
+# Bounded LRU; unknown and revoked keys are never cached, so a new key works at once and a
+# revocation, a disabled app or a new version apply within `ttl` on every worker.
+KEY_CACHE_SIZE = 10_000
+_resolved: OrderedDict[str, tuple[float, AppContext | ApiError]] = OrderedDict()
+
+
+def _fresh_copy(template: AppContext) -> AppContext:
+    """A request's own context: the cached template's mutable parts are copied."""
+    return dataclass_replace(
+        template,
+        model_config=copy.deepcopy(template.model_config),
+        features=copy.deepcopy(template.features),
+        user_input_form=copy.deepcopy(template.user_input_form),
+        workflow_graph=copy.deepcopy(template.workflow_graph),
+        tags=list(template.tags),
+        site=dict(template.site),
+    )
+
+
+def forget_resolved_keys() -> None:
+    _resolved.clear()
+
+
+async def context_for_token(db: Database, token: str, ttl: float = 0.0) -> AppContext | None:
     """The context of the app whose active key is `token`, in one session and one query (the key
     joined with its app); None for a malformed, unknown or revoked key.  Records the key's use,
-    then answers 403 for a key whose app is gone, disabled or abnormal (`check_serviceable`)."""
+    then answers 403 for a key whose app is gone, disabled or abnormal (`check_serviceable`).
+    With `ttl` > 0 a resolved key is reused for that many seconds without a database query."""
     if not keys.well_formed(token):
         return None
     digest = keys.hash_key(token)
+    if ttl > 0:
+        cached = _resolved.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            if isinstance(cached[1], ApiError):
+                raise cached[1]
+            return _fresh_copy(cached[1])
     async with db.session() as session:
         found = (await session.execute(_KEY_WITH_APP, {"digest": digest})).first()
         if found is None:
+            _resolved.pop(digest, None)
             return None
         key, app = found
         if not keys.matches(key, digest):
+            _resolved.pop(digest, None)
             return None
         await keys.touch(session, key)
-        check_serviceable(app)
-        return context_of(app, await cached_version(session, app.current_version_id), key.id)
+        try:
+            check_serviceable(app)
+        except ApiError as refused:
+            _remember(digest, refused, ttl)
+            raise
+        context = context_of(app, await cached_version(session, app.current_version_id), key.id)
+    _remember(digest, context, ttl)
+    return _fresh_copy(context) if ttl > 0 else context
+
+
+def _remember(digest: str, outcome: AppContext | ApiError, ttl: float) -> None:
+    if ttl <= 0:
+        return
+    _resolved[digest] = (time.monotonic() + ttl, outcome)
+    _resolved.move_to_end(digest)
+    while len(_resolved) > KEY_CACHE_SIZE:
+        _resolved.popitem(last=False)
 
 
 async def import_app(
