@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from impl.engine import Graph, GraphError, graph_problems, parse_graph
-from impl.services.agent_tools import BUILTIN_TOOLS
-from impl.services.dsl import MODEL_CONFIG_MODES, WORKFLOW_MODES, ParsedDsl, provider_family
+from impl.services.agent.tools import BUILTIN_TOOLS
+from impl.services.apps.dsl import MODEL_CONFIG_MODES, WORKFLOW_MODES, ParsedDsl, provider_family
 
 MODEL_NODE_TYPES = ("llm", "question-classifier", "parameter-extractor")
 # Node types whose gap a dedicated check names more precisely than `node-types` would.
@@ -213,6 +213,6 @@ def environment_of(openai_api_key: str | None) -> Environment:
 
 def check_text(dsl_text: str, env: Environment) -> list[Finding]:
     """Check a DSL document (raises `DslError` when it is not one)."""
-    from impl.services.dsl import parse_dsl
+    from impl.services.apps.dsl import parse_dsl
 
     return check_app(parse_dsl(dsl_text), env)
