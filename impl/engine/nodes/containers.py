@@ -106,8 +106,8 @@ def flatten(outputs: list[Any]) -> list[Any]:
 class _Round:
     """One iteration round: its pool, its outcome and (in parallel mode) its buffered events."""
 
-    def __init__(self, pool: VariablePool) -> None:
-        self.pool = pool
+    def __init__(self) -> None:
+        self.pool = VariablePool()
         self.events: list[Event] = []
         self.failed: str | None = None
         self.seconds = 0.0
@@ -142,7 +142,7 @@ async def iteration_node(runner: WorkflowRunner, node: Node, scope: Scope) -> No
     runner.emit("iteration_started", {**head, "inputs": inputs, "metadata": {"iteration_length": len(items)}})
     inner = Scope(container=node.id, iteration_id=node.id, loop_id=None)
     outer_pool = runner.pool
-    rounds = [_Round(outer_pool.child()) for _ in items]
+    rounds = [_Round() for _ in items]
 
     def close(status: str, outputs: dict[str, Any] | None) -> None:
         durations = {str(i): round(r.seconds, 6) for i, r in enumerate(rounds)}
@@ -156,6 +156,7 @@ async def iteration_node(runner: WorkflowRunner, node: Node, scope: Scope) -> No
 
     async def run_round(index: int) -> None:
         one = rounds[index]
+        one.pool = outer_pool.child()  # taken when the round starts: earlier rounds' writes show
         one.pool.set(node.id, "item", items[index])
         one.pool.set(node.id, "index", index)
         began = time.monotonic()

@@ -204,3 +204,30 @@ def test_template_output_inside_an_iteration_round() -> None:
     ]
     edges = [edge("start", "it"), edge("s", "t"), edge("it", "end")]
     assert run(nodes, edges, {"xs": ["a", "b"]})[0].outputs == {"out": ["a-0", "b-1"]}
+
+
+def test_conversation_variables_written_in_a_round_carry_over() -> None:
+    bump = {
+        "variable_selector": ["conversation", "count"],
+        "input_type": "constant",
+        "operation": "+=",
+        "value": 1,
+    }
+    nodes = [
+        START,
+        node(
+            "it",
+            "iteration",
+            iterator_selector=["start", "xs"],
+            output_selector=["conversation", "count"],
+            start_node_id="s",
+        ),
+        child(node("s", "iteration-start"), "it"),
+        child(node("as", "assigner", version="2", items=[bump]), "it"),
+        end(out=["it", "output"], after=["conversation", "count"]),
+    ]
+    edges = [edge("start", "it"), edge("s", "as"), edge("it", "end")]
+    hooks = Hooks()
+    outcome, _events = run(nodes, edges, {"xs": ["a", "b"]}, hooks=hooks)
+    assert outcome.outputs == {"out": [2, 3], "after": 3}
+    assert hooks.writes == [("count", 2), ("count", 3)]
