@@ -48,8 +48,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 # The service packages stack one way too (bottom first); `impl.services.starters`, the table of
-# chat-mode starters, sits on top of them all.
-SERVICE_STACK = ("apps", ("media", "annotations"), "turns", "history", ("agent", "workflows"), "starters")
+# chat-mode starters, and `impl.services.requirements`, what an app needs that the server lacks,
+# sit on top of them all.
+SERVICE_STACK = (
+    "apps",
+    ("media", "annotations"),
+    "turns",
+    "history",
+    ("agent", "workflows"),
+    ("starters", "requirements"),
+)
 
 
 def _service_rules() -> dict[str, tuple[str, ...]]:
