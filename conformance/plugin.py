@@ -73,6 +73,8 @@ class ConformanceItem(pytest.Item):
         self.user_properties.append(("outcome", result.outcome.value))
         if result.outcome is Outcome.SKIP:
             pytest.skip(result.summary())
+        if result.outcome is Outcome.INCONCLUSIVE:
+            pytest.skip(f"inconclusive: {result.summary()}")
         if result.outcome is Outcome.FAIL:
             raise ConformanceFailure(result)
 
