@@ -62,7 +62,9 @@ class ResponseValidator:
     @cached_property
     def _registry(self) -> Registry[Any]:
         doc = {"components": {"schemas": _to_json_schema(self.spec.openapi["components"]["schemas"])}}
-        return Registry().with_resource("urn:openapi", Resource(contents=doc, specification=DRAFT4))
+        resource = Resource.from_contents(doc, default_specification=DRAFT4)
+        registry: Registry[Any] = Registry().with_resource("urn:openapi", resource)
+        return registry
 
     def operation(self, method: str, url: str) -> Operation | None:
         path = urlsplit(url).path

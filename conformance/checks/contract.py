@@ -303,8 +303,8 @@ def _mask(ctx: Context, mode: str, curl: str) -> str:
         "contract.observed",
         "contract",
         "Every response the other checks received (scenarios, streams, auth, SDK requests) has a documented "
-        "status, a declared Content-Type and a body matching the schema, e.g. integer timestamps in lists and "
-        "renames, 201 on upload.",
+        "status, a declared Content-Type and a body matching the schema, e.g. integer timestamps in lists "
+        "and renames, 201 on upload.",
         Target.OPERATIONS,
     ),
     "observed",

@@ -96,7 +96,7 @@ ANNOTATION_OPS = ("createAnnotation", "getAnnotationList", "updateAnnotation", "
     ),
     "scenario",
 )
-def annotations(ctx: Context, mode: str) -> None:
+def annotation_crud(ctx: Context, mode: str) -> None:
     c = "scenario.annotations"
     api = ctx.apis[mode]
     question = f"Conformance question {ctx.user('ann')}?"
@@ -207,7 +207,8 @@ def speech_to_text(ctx: Context, mode: str) -> None:
 @register(
     _spec(
         "scenario.end-user",
-        "The end user behind an upload (`created_by`) is readable by GET /end-users/{id} with its `user` string.",
+        "The end user behind an upload (`created_by`) is readable by GET /end-users/{id} with its "
+        "`user` string.",
         ("getEndUserChat",),
         "end_users",
     ),

@@ -42,7 +42,7 @@ def continuity(ctx: Context, mode: str) -> None:
     if not second:
         return
     if second["conversation_id"] != first["conversation_id"]:
-        msg = f"second turn answered in conversation {second['conversation_id']}, not {first['conversation_id']}"
+        msg = f"second turn answered in {second['conversation_id']}, not {first['conversation_id']}"
         ctx.record(c, mode, op[0], Outcome.FAIL, msg, second["exchange"])
         return
     r = ctx.apis[mode].call(
@@ -168,7 +168,8 @@ def feedback(ctx: Context, mode: str) -> None:
             else None
         )
         if rating != "like":
-            msg = f"after feedback, /messages shows the message with feedback {mine.get('feedback') if mine else None!r}"
+            shown = mine.get("feedback") if mine else None
+            msg = f"after feedback, /messages shows the message with feedback {shown!r}"
             ctx.record(c, mode, ops[0], Outcome.FAIL, msg, h.exchange)
         else:
             ctx.record(c, mode, ops[0], Outcome.PASS, "accepted, and /messages shows the rating")
@@ -269,7 +270,7 @@ def workflow_run(ctx: Context, mode: str) -> None:
         )
         return
     rid = str(finished["workflow_run_id"])
-    data = finished.get("data") if isinstance(finished.get("data"), dict) else {}
+    data: dict[str, Any] = finished["data"] if isinstance(finished.get("data"), dict) else {}
     status = data.get("status")
     d = api.call("GET", f"/workflows/run/{rid}")
     detail = d.json if isinstance(d.json, dict) else {}
@@ -283,7 +284,8 @@ def workflow_run(ctx: Context, mode: str) -> None:
             problems.append(f"finished_at is {detail.get('finished_at')!r} after the run finished")
         if status == "succeeded" and detail.get("outputs") != data.get("outputs"):
             problems.append(
-                f"outputs {str(detail.get('outputs'))[:80]} differ from the stream's {str(data.get('outputs'))[:80]}"
+                f"outputs {str(detail.get('outputs'))[:80]} differ from the stream's "
+                f"{str(data.get('outputs'))[:80]}"
             )
     if problems:
         ctx.record(c, mode, ops[0], Outcome.FAIL, "; ".join(problems), d.exchange)

@@ -130,13 +130,14 @@ def default_blocking(ctx: Context, mode: str) -> None:
         if reply.status == 400 and data and data.get("code") == "invalid_param":
             ctx.record(c, mode, op, Outcome.PASS, "refused with 400 invalid_param (agent apps cannot block)")
         else:
-            msg = f"got {reply.status} {reply.content_type}; Dify refuses a blocking agent request with 400 invalid_param"
+            msg = f"got {reply.status} {reply.content_type}; Dify refuses blocking agent requests with 400"
             ctx.record(c, mode, op, Outcome.FAIL, msg, reply.exchange)
         return
     if reply.status == 200 and reply.content_type == "application/json" and data is not None:
         ctx.record(c, mode, op, Outcome.PASS, "answered with one blocking JSON body")
     else:
-        msg = f"got {reply.status} {reply.content_type or '(no content type)'}; absent response_mode means blocking"
+        ctype = reply.content_type or "(no content type)"
+        msg = f"got {reply.status} {ctype}; an absent response_mode means blocking"
         ctx.record(c, mode, op, Outcome.FAIL, msg, reply.exchange)
 
 

@@ -117,14 +117,26 @@ def incremental(ctx: Context, mode: str) -> None:
     base = long_run(ctx, mode)
     cap = base.capture
     if base.terminal_at is None or not base.content_times:
-        msg = f"the long generation brought no content events and terminal event ({cap.ended})"
-        ctx.record(
-            c, mode, op, Outcome.FAIL if cap.status != 200 else Outcome.INCONCLUSIVE, msg, cap.exchange
-        )
+        if cap.status == 200 and base.terminal_at is not None:
+            kinds = "/".join(CONTENT)
+            msg = f"the run streamed no text to judge (no {kinds} events, ended at {base.terminal_at:.2f}s)"
+            ctx.record(c, mode, op, Outcome.INCONCLUSIVE, msg, cap.exchange)
+        elif cap.status == 200 and cap.ended == "idle-timeout":
+            msg = (
+                f"held back: {len(base.content_times)} content event(s), then no byte for "
+                f"{ctx.config.limits.stream_idle_timeout:g}s while the generation went on"
+            )
+            ctx.record(c, mode, op, Outcome.FAIL, msg, cap.exchange, evidence=cap.transcript())
+        else:
+            msg = f"the long generation did not stream to its end ({cap.status}, {cap.ended})"
+            ctx.record(c, mode, op, Outcome.FAIL, msg, cap.exchange, evidence=cap.transcript())
         return
     first, end = base.content_times[0], base.terminal_at
     if end < MIN_SPAN or len(base.content_times) < 3:
-        msg = f"the whole generation took {end * 1000:.0f} ms ({base.describe()}): too short to tell streamed from buffered delivery"
+        msg = (
+            f"the whole generation took {end * 1000:.0f} ms ({base.describe()}): too short to tell streamed "
+            "from buffered delivery"
+        )
         ctx.record(c, mode, op, Outcome.INCONCLUSIVE, msg, cap.exchange)
         return
     arrivals = len({round(t, 3) for t in base.content_times})
@@ -146,7 +158,8 @@ def incremental(ctx: Context, mode: str) -> None:
         "scenario.stop",
         "scenario",
         "Stop mid-stream ends the generation by outcome: terminal event within stop_timeout, the answer a "
-        "strict prefix of (and shorter than) an unstopped run of the same request, a workflow ends `stopped`, "
+        "strict prefix of (and shorter than) an unstopped run of the same request, a workflow ends `stopped`,"
+        " "
         "the stored answer equals the streamed one. Too fast to stop is INCONCLUSIVE, not a pass.",
         Target.FIXED,
         ("stopChatMessageGeneration", "stopGenerate", "stopWorkflowTaskGeneration"),
@@ -219,7 +232,7 @@ def stop(ctx: Context, mode: str) -> None:
     if problems:
         ctx.record(c, mode, sop, Outcome.FAIL, "; ".join(problems[:3]), cap.exchange, evidence=evidence)
         return
-    lag = term.at - state["ack_at"]
+    lag = max(0.0, term.at - state["ack_at"])
     msg = (
         f"stopped {lag:.2f}s after the acknowledgement; {len(streamed)} of {len(base.answer)} characters kept"
     )
@@ -239,7 +252,8 @@ def _judge(
     if mode != "workflow":
         if len(streamed) >= len(base.answer):
             problems.append(
-                f"the stopped answer ({len(streamed)} chars) is not shorter than the unstopped one ({len(base.answer)})"
+                f"the stopped answer ({len(streamed)} chars) is not shorter than the unstopped one "
+                f"({len(base.answer)})"
             )
         elif not base.answer.startswith(streamed):
             same_start = streamed[:20] == base.answer[:20]

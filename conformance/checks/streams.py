@@ -50,16 +50,16 @@ class StreamView:
         return events, times
 
     @cached_property
-    def grammar(self) -> grammar.Grammar | None:
+    def rules(self) -> grammar.Grammar | None:
         return self.streams.grammar_for(self.mode, self.operation)
 
     @cached_property
     def violations(self) -> list[grammar.Violation]:
-        if self.grammar is None:
+        if self.rules is None:
             return []
         events, times = self.sequence
         complete = self.capture.ended in ("closed", "not-closed-after-terminal")
-        return grammar.check_sequence(self.grammar, events, complete=complete, times=times)
+        return grammar.check_sequence(self.rules, events, complete=complete, times=times)
 
     def record(self, check_id: str, outcome: Outcome, message: str, *, full: bool = True) -> None:
         ex = self.capture.exchange if outcome is not Outcome.PASS else None
@@ -216,7 +216,8 @@ def client_framing(ctx: Context, view: StreamView) -> None:
 @register(
     _sse(
         "sse.keepalive",
-        "Keep-alives are bare `event: ping` frames after a silence: never a data event, never a comment line.",
+        "Keep-alives are bare `event: ping` frames after a silence: never a data event, never a comment "
+        "line.",
     ),
     "stream",
 )
@@ -285,7 +286,7 @@ def event_schema(ctx: Context, view: StreamView) -> None:
 )
 def stream_grammar(ctx: Context, view: StreamView) -> None:
     events, _ = view.sequence
-    if view.grammar is None:
+    if view.rules is None:
         view.record("sse.grammar", Outcome.SKIP, f"no stream grammar for {view.mode} {view.operation}")
         return
     structural = [v for v in view.violations if v.id not in GRAMMAR_ONLY_KEEPALIVE]

@@ -69,7 +69,8 @@ def summary(console: Console, report: Report) -> None:
     t = report.totals
     console.print(
         f"[green]{t[Outcome.PASS]} passed[/green], [red]{t[Outcome.FAIL]} failed[/red], "
-        f"[yellow]{t[Outcome.WARN]} warnings[/yellow], [magenta]{t[Outcome.INCONCLUSIVE]} inconclusive[/magenta], "
+        f"[yellow]{t[Outcome.WARN]} warnings[/yellow], "
+        f"[magenta]{t[Outcome.INCONCLUSIVE]} inconclusive[/magenta], "
         f"[dim]{t[Outcome.SKIP]} skipped[/dim] "
         f"in {report.duration:.1f}s ({report.requests} requests)"
     )

@@ -139,6 +139,7 @@ class FakeDify:
             "created_at": self.tick(),
             "user": user,
             "mode": mode,
+            "feedback": None,
         }
         self.messages[mid] = msg
         words = [f"w{i} " for i in range(self.flags.tokens)]
@@ -290,6 +291,7 @@ class FakeDify:
         msg = self.messages.get(request.path_params["mid"])
         if msg is None or msg["user"] != body.get("user") or msg["mode"] != mode:
             return err(404, "not_found", "Message Not Exists.", self.flags)
+        msg["feedback"] = {"rating": body.get("rating")}
         self.feedbacks.append(
             {"id": str(uuid.uuid4()), "message_id": msg["id"], "rating": body.get("rating"), "mode": mode}
         )
