@@ -42,6 +42,9 @@ class Flags:
     leak_other_user: bool = False
     stop_ignored: bool = False
     reject_trace_header: bool = False
+    data_without_space: bool = False  # `data:{...}`: standard SSE, but the SDKs cut six characters
+    event_lines: bool = False  # an `event:` line on every data frame
+    buffered: bool = False  # the whole stream held back and written at once
     tokens: int = 3
     token_delay: float = 0.0
 
@@ -167,9 +170,10 @@ class FakeDify:
             if (k != "Cache-Control" or self.flags.cache_control)
             and (k != "X-Accel-Buffering" or self.flags.accel_buffering)
         }
-        return StreamingResponse(
-            self.stream(envelope, msg, words, tid), media_type=self.flags.sse_content_type, headers=headers
-        )
+        stream = self.stream(envelope, msg, words, tid)
+        if self.flags.buffered:
+            stream = _held_back(stream)
+        return StreamingResponse(stream, media_type=self.flags.sse_content_type, headers=headers)
 
     async def stream(
         self, envelope: dict[str, Any], msg: dict[str, Any], words: list[str], tid: str
@@ -177,7 +181,9 @@ class FakeDify:
         f = self.flags
 
         def frame(payload: dict[str, Any]) -> bytes:
-            return f"data: {json.dumps(payload)}\n\n".encode()
+            head = f"event: {payload['event']}\n" if f.event_lines else ""
+            sep = "data:" if f.data_without_space else "data: "
+            return f"{head}{sep}{json.dumps(payload)}\n\n".encode()
 
         if f.ping_as_data:
             yield frame({"event": "ping"})
@@ -302,6 +308,10 @@ class FakeDify:
         if mode is None:
             return err(401, "unauthorized", "bad key", self.flags)
         return JSONResponse({"data": [f for f in reversed(self.feedbacks) if f["mode"] == mode]})
+
+
+async def _held_back(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield b"".join([frame async for frame in frames])
 
 
 @contextlib.contextmanager
