@@ -216,11 +216,16 @@ def stop(ctx: Context, mode: str) -> None:
     streamed = _answer(cap)
     finished = next((p for p in cap.payloads() if p.get("event") == "workflow_finished"), None)
     status = (finished.get("data") or {}).get("status") if finished else None
-    if term.at <= state["ack_at"] and (status in (None, base.status)) and streamed == base.answer:
+    # The same outcome as the unstopped run, and the generation ended before the stop or within the time
+    # a server may take to honour it: the stop may have come too late to change anything, so no verdict.
+    unchanged = streamed == base.answer and status in (None, base.status)
+    within_bound = term.at - state["ack_at"] <= ctx.config.limits.stop_timeout
+    if unchanged and within_bound:
+        when = "before" if term.at <= state["ack_at"] else f"{term.at - state['ack_at']:.2f}s after"
         msg = (
-            f"too fast to stop: the generation ended {term.at:.2f}s in, before the stop was acknowledged at "
-            f"{state['ack_at']:.2f}s (unstopped run: {base.describe()}); set stop_query to a request that "
-            "streams for several seconds"
+            f"too fast to stop: the generation ended {term.at:.2f}s in, {when} the stop was acknowledged at "
+            f"{state['ack_at']:.2f}s, with the unstopped outcome (unstopped run: {base.describe()}); set "
+            "stop_query to a request that streams for longer than stop_timeout"
         )
         ctx.record(c, mode, sop, Outcome.INCONCLUSIVE, msg, cap.exchange)
         return
