@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +14,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impl import runtime
+from impl import runtime, sandbox
 from impl.auth import inject_bearer_func
 from impl.config import Settings
 from impl.db import migrate
@@ -21,6 +22,7 @@ from impl.db.engine import Database
 from impl.errors import install_error_handlers, payload_too_large
 from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, static_site_app
 from impl.routing import ModeGateMiddleware, RegistryResolver, check_complete, discover_handlers, mode_gates
+from impl.services.starters import modes_without_starter
 from impl.spec import load_spec
 
 log = logging.getLogger("impl.app")
@@ -76,13 +78,23 @@ class BodySizeLimitMiddleware:
 
 
 def create_app(settings: Settings | None = None, *, validate_responses: bool | None = None) -> AsyncApp:
-    """Build the server.  Startup fails when any operation of the spec has no handler."""
+    """Build the server.  Startup fails when any operation of the spec has no handler, or any
+    mode that generates messages has no starter."""
     settings = settings or Settings.from_env()
     validate = settings.validate_responses if validate_responses is None else validate_responses
     spec = inject_bearer_func(load_spec(settings.spec_path))
     discover_handlers()
     check_complete(spec)
+    if missing_modes := modes_without_starter(spec):
+        raise RuntimeError(f"app modes of the spec with no chat-mode starter: {', '.join(missing_modes)}")
 
+    sandbox.configure(
+        sandbox.Limits(
+            wall_seconds=settings.code_execution_timeout,
+            cpu_seconds=math.ceil(settings.code_execution_timeout),
+            memory_mb=settings.code_execution_memory_mb,
+        )
+    )
     database = Database(settings.database_url)
     state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())
     runtime.set_current(state)

@@ -21,6 +21,8 @@ Environment variables (all optional):
 | `UPLOAD_FILE_EXTENSION_BLACKLIST` | empty | comma-separated extensions uploads may not have |
 | `WORKFLOW_MAX_EXECUTION_TIME` | 1200 | seconds a workflow run may execute, paused time excluded; 0 = none |
 | `OUTBOUND_ALLOWED_HOSTS` | empty | non-public hosts, addresses or CIDR networks app requests may reach |
+| `CODE_EXECUTION_TIMEOUT` | 15 | seconds (wall clock and CPU) one code-node run may take in the sandbox |
+| `CODE_EXECUTION_MEMORY_MB` | 1024 | address space one code-node run may map in the sandbox |
 
 `OUTBOUND_ALLOWED_HOSTS` serves workflow http-request nodes and the agent's HTTP tool alike; the two
 older names `HTTP_REQUEST_ALLOWED_HOSTS` and `AGENT_HTTP_ALLOWLIST` are read too.
@@ -37,8 +39,13 @@ from typing import Any
 from impl.outbound import parse_allow_list
 
 MB = 1024 * 1024
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC_PATH = REPO_ROOT / "spec" / "openapi.yaml"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The source checkout (spec/, docs/, examples/); an installed server reads only PACKAGE_DIR.
+REPO_ROOT = PACKAGE_DIR.parent
+# The spec and the demo apps ship inside the package (`_spec/`, `_examples/` mirror `spec/` and
+# `examples/apps/` of the repository), so a plain `pip install` serves without the source tree.
+DEFAULT_SPEC_PATH = PACKAGE_DIR / "_spec" / "openapi.yaml"
+EXAMPLES_DIR = PACKAGE_DIR / "_examples"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -92,6 +99,9 @@ class Settings:
     # Hosts, addresses and CIDR networks that workflow http-request nodes and the agent's HTTP tool
     # may reach although they are not public (see impl.outbound).
     outbound_allowed_hosts: tuple[str, ...] = ()
+    # Limits of one code-node run in the sandbox (impl.sandbox): seconds and megabytes.
+    code_execution_timeout: float = 15.0
+    code_execution_memory_mb: int = 1024
 
     @property
     def database_url(self) -> str:
@@ -150,6 +160,8 @@ class Settings:
                 if item.strip()
             ),
             workflow_max_execution_time=max(0.0, _float(env, "WORKFLOW_MAX_EXECUTION_TIME", 1200.0)),
+            code_execution_timeout=max(1.0, _float(env, "CODE_EXECUTION_TIMEOUT", 15.0)),
+            code_execution_memory_mb=max(128, _int(env, "CODE_EXECUTION_MEMORY_MB", 1024)),
             # One allow-list; the two older names, one per feature, are read as well.
             outbound_allowed_hosts=parse_allow_list(
                 env.get("OUTBOUND_ALLOWED_HOSTS"),

@@ -24,6 +24,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.app"),
     "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime"),
+    "impl.sandbox": (
+        "impl.services",
+        "impl.handlers",
+        "impl.engine",
+        "impl.db",
+        "impl.providers",
+        "impl.app",
+        "impl.runtime",
+        "impl.config",
+    ),
     "conformance": ("impl", "spectools"),
     # The docs renderer and the spec bundles read only `spec/` and `docs/`.
     "spectools": ("impl", "conformance"),
@@ -36,6 +46,24 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # `dify-service serve` renders the site it mounts; `dify-service docs|spec` are shims.
     "impl.cli": ("spectools",),
 }
+
+# The service packages stack one way too (bottom first); `impl.services.starters`, the table of
+# chat-mode starters, sits on top of them all.
+SERVICE_STACK = ("apps", ("media", "annotations"), "turns", "history", ("agent", "workflows"), "starters")
+
+
+def _service_rules() -> dict[str, tuple[str, ...]]:
+    levels = [(level,) if isinstance(level, str) else level for level in SERVICE_STACK]
+    rules: dict[str, tuple[str, ...]] = {}
+    for index, level in enumerate(levels):
+        above = [name for upper in levels[index + 1 :] for name in upper]
+        for name in level:
+            siblings = [other for other in level if other != name]
+            rules[f"impl.services.{name}"] = tuple(f"impl.services.{n}" for n in [*siblings, *above])
+    return rules
+
+
+FORBIDDEN.update(_service_rules())
 
 
 def _modules() -> list[tuple[str, Path]]:
