@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -122,6 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for mode, token in demo_keys.items():
             _out(f"  {mode}: {token}")
         _out(f"  (keys also in {settings.data_dir / 'demo-keys.json'})")
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     app = create_app(settings)
     _GracefulServer = _graceful_server_class()
     config = uvicorn.Config(
@@ -138,6 +141,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = _GracefulServer(config)
     server.run()
     return 0 if server.started else 1
+
+
+def worker_app() -> Any:
+    """The app of one `serve --workers N` worker process (settings from the environment the
+    parent set)."""
+    from impl.app import create_app
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(settings)
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """N uvicorn worker processes on one socket. They share the database and Redis, which
+    carries what must cross processes (stop flags, live event logs); without Redis a stop or a
+    follow landing on another worker would find nothing, so it is required."""
+    import uvicorn
+
+    if not settings.redis_url:
+        _out("--workers N needs REDIS_URL: the workers share stop flags and live run events through Redis.")
+        return 2
+    os.environ.update(
+        {
+            "DIFY_DATA_DIR": str(settings.data_dir),
+            "DATABASE_URL": settings.database_url,
+            "LOG_LEVEL": settings.log_level,
+            "VALIDATE_RESPONSES": "true" if settings.validate_responses else "false",
+        }
+    )
+    uvicorn.run(
+        "impl.cli:worker_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    return 0
 
 
 def cmd_apps_import(args: argparse.Namespace) -> int:
@@ -268,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="seed one app per implemented mode and print keys")
     serve.add_argument("--validate-responses", action="store_true", help="check responses against the spec")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes on one port (more than 1 needs REDIS_URL)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     apps_p = sub.add_parser("apps", help="import and list apps, manage their keys")

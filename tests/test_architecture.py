@@ -24,12 +24,21 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.app"),
     "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime"),
+    "impl.tasks": ("impl.services", "impl.handlers", "impl.db", "impl.engine", "impl.app", "impl.runtime"),
     "conformance": ("impl",),
 }
 
 # The service packages stack one way too (bottom first); `impl.services.starters`, the table of
 # chat-mode starters, sits on top of them all.
-SERVICE_STACK = ("apps", ("media", "annotations"), "turns", "history", ("agent", "workflows"), "starters")
+SERVICE_STACK = (
+    "runs",
+    "apps",
+    ("media", "annotations"),
+    "turns",
+    "history",
+    ("agent", "workflows"),
+    "starters",
+)
 
 
 def _service_rules() -> dict[str, tuple[str, ...]]:
