@@ -32,6 +32,7 @@ DEBIAN_PACKAGES = {
     "fonts-noto-cjk": "/usr/share/fonts/opentype/noto",
     "espeak-ng": "/usr/bin/espeak-ng",
     "lame": "/usr/bin/lame",
+    "redis-server": "/usr/bin/redis-server",
 }
 
 # Folders holding a package.json + package-lock.json whose tools or SDKs the tests run.
