@@ -20,6 +20,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from impl.tasks.backend import Backend, Claim, LocalBackend
 
@@ -69,6 +70,7 @@ class TaskRegistry:
         self._closing = False
         self._poller: asyncio.Task[None] | None = None
         self._releasing: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @property
     def closing(self) -> bool:
@@ -145,9 +147,18 @@ class TaskRegistry:
     def active(self) -> list[str]:
         return list(self._tasks)
 
+    @property
+    def redis(self) -> Any:
+        """The process's shared `redis.asyncio.Redis` client when the backend is Redis, else
+        None: other cross-worker state (e.g. the concurrency counters) can use it."""
+        return getattr(self.backend, "client", None)
+
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop every running task and wait (bounded) until each has persisted and ended;
-        then close the backend."""
+        then close the backend. A second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._closing = True
         try:
             await self._stop_all(timeout)

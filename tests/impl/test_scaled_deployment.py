@@ -140,6 +140,24 @@ def test_b_replays_and_follows_a_run_live_on_a(pair: tuple[LiveServer, LiveServe
     assert followed[-1]["data"]["status"] == "succeeded"
 
 
+def test_a_form_submitted_through_b_resumes_the_run_paused_on_a(pair: tuple[LiveServer, LiveServer]) -> None:
+    a, b = pair
+    key = lw.install(a, lw.example_text("workflow-human-input.yml"))[0]
+    with _client(a, key) as c:
+        data = c.post("/workflows/run", json={"inputs": {"draft": "D"}, "user": "alice"}).json()["data"]
+    assert data["status"] == "paused"
+    path = f"/workflow/{data['id']}/events"
+    paused = lw.stream(b, key, path, {}, method="GET", params={"user": "alice"})  # from the shared log
+    assert lw.names(paused)[-2:] == ["human_input_required", "workflow_paused"]
+    token = paused[-2]["data"]["form_token"]
+    with _client(b, key) as c:
+        resp = c.post(f"/form/human_input/{token}", json={"inputs": {}, "action": "approve", "user": "alice"})
+        assert resp.status_code == 200, resp.text
+        lw.wait_until(lambda: c.get(f"/workflows/run/{data['id']}").json()["status"] == "succeeded", 10)
+    final = lw.stream(b, key, path, {}, method="GET", params={"user": "alice", "continue_on_pause": "true"})
+    assert "human_input_form_filled" in lw.names(final) and final[-1]["event"] == "workflow_finished"
+
+
 def _slow_workflow_key(server: LiveServer) -> str:
     return server.keys["workflow-llm"]
 
