@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -126,6 +127,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_docs:
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         build_docs_site(settings, args.docs_base_url or f"http://{host}:{args.port}/v1")
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     app = create_app(settings)
     _GracefulServer = _graceful_server_class()
     config = uvicorn.Config(
@@ -142,6 +145,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = _GracefulServer(config)
     server.run()
     return 0 if server.started else 1
+
+
+def worker_app() -> Any:
+    """The app of one `serve --workers N` worker process (settings from the environment the
+    parent set)."""
+    from impl.app import create_app
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(settings)
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """N uvicorn worker processes on one socket. They share the database and Redis, which
+    carries what must cross processes (stop flags, live event logs); without Redis a stop or a
+    follow landing on another worker would find nothing, so it is required."""
+    import uvicorn
+
+    if not settings.redis_url:
+        _out("--workers N needs REDIS_URL: the workers share stop flags and live run events through Redis.")
+        return 2
+    os.environ.update(
+        {
+            "DIFY_DATA_DIR": str(settings.data_dir),
+            "DATABASE_URL": settings.database_url,
+            "LOG_LEVEL": settings.log_level,
+            "VALIDATE_RESPONSES": "true" if settings.validate_responses else "false",
+        }
+    )
+    uvicorn.run(
+        "impl.cli:worker_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    return 0
 
 
 def cmd_apps_import(args: argparse.Namespace) -> int:
@@ -311,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--no-docs", action="store_true", help="do not build the docs site served at /docs")
     serve.add_argument("--docs-base-url", help="base URL in the docs samples (default: this server's /v1)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes on one port (more than 1 needs REDIS_URL)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     apps_p = sub.add_parser("apps", help="import and list apps, manage their keys")
