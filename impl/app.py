@@ -31,6 +31,7 @@ from impl.routing import (
     mode_gates,
     spec_operations,
 )
+from impl.services.runs import leases
 from impl.services.starters import modes_without_starter
 from impl.spec import load_spec
 
@@ -105,18 +106,28 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
         )
     )
     database = Database(settings.database_url)
-    state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())
-    active_requests = new_active_requests(settings.redis_url)
+    state = runtime.Runtime(
+        settings=settings, database=database, tasks=runtime.new_task_registry(settings.redis_url)
+    )
+    keeper = leases.Keeper()
+    active_requests = new_active_requests(getattr(getattr(state.tasks, "backend", None), "client", None))
     runtime.set_current(state)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime.set_current(state)
-        log.info("ready: database %s", database.dialect)
+        await state.tasks.start()
+        await keeper.start()
+        log.info(
+            "ready: database %s, shared state %s",
+            database.dialect,
+            "redis" if settings.redis_url else "in-process",
+        )
         try:
             yield
         finally:
+            await keeper.stop()
             await state.tasks.shutdown()
             await active_requests.close()
             await database.dispose()

@@ -18,7 +18,6 @@ Environment variables (all optional):
 | `MAX_TEXT_CHARS` | 1000000 | a JSON string longer than this gets 400 |
 | `APP_MAX_ACTIVE_REQUESTS` | 0 | generation requests one app may run at once (0 = none); more get 429 |
 | `KEY_CACHE_SECONDS` | 1 | seconds a worker reuses a resolved key (at most 1; 0 = never) |
-| `REDIS_URL` | unset | `redis://…`: the active-request counts are shared by every worker through Redis |
 | `OPENAI_API_BASE` | unset | base URL of an OpenAI-compatible provider |
 | `OPENAI_API_KEY` | unset | its key |
 | `VALIDATE_RESPONSES` | false | check every JSON response against the spec |
@@ -28,6 +27,8 @@ Environment variables (all optional):
 | `UPLOAD_FILE_EXTENSION_BLACKLIST` | empty | comma-separated extensions uploads may not have |
 | `WORKFLOW_MAX_EXECUTION_TIME` | 1200 | seconds a workflow run may execute, paused time excluded; 0 = none |
 | `OUTBOUND_ALLOWED_HOSTS` | empty | non-public hosts, addresses or CIDR networks app requests may reach |
+| `REDIS_URL` | unset | `redis://…`: stop flags, event logs, active-request counts shared by workers |
+| `RUN_LEASE_SECONDS` | 30 | a run whose worker stopped renewing its lease this long ends as failed |
 | `CODE_EXECUTION_TIMEOUT` | 15 | seconds (wall clock and CPU) one code-node run may take in the sandbox |
 | `CODE_EXECUTION_MEMORY_MB` | 1024 | address space one code-node run may map in the sandbox |
 
@@ -107,6 +108,10 @@ class Settings:
     # Hosts, addresses and CIDR networks that workflow http-request nodes and the agent's HTTP tool
     # may reach although they are not public (see impl.outbound).
     outbound_allowed_hosts: tuple[str, ...] = ()
+    # Redis shared by the workers of a deployment (stop flags, live event logs); None = one process.
+    redis_url: str | None = None
+    # Seconds a run's lease lasts; its worker renews it every third of that.
+    run_lease_seconds: float = 30.0
     # Limits of one code-node run in the sandbox (impl.sandbox): seconds and megabytes.
     code_execution_timeout: float = 15.0
     code_execution_memory_mb: int = 1024
@@ -117,7 +122,6 @@ class Settings:
     max_text_chars: int = 1_000_000
     # Generation requests one app may have running at once; 0 = no limit (Dify's default).
     app_max_active_requests: int = 0
-    redis_url: str | None = None
     # Seconds a worker reuses a resolved key (bounds how late a revocation applies); 0 = never.
     key_cache_seconds: float = 1.0
 
@@ -186,12 +190,13 @@ class Settings:
             max_number_digits=max(1, _int(env, "MAX_NUMBER_DIGITS", 64)),
             max_text_chars=max(1, _int(env, "MAX_TEXT_CHARS", 1_000_000)),
             app_max_active_requests=max(0, _int(env, "APP_MAX_ACTIVE_REQUESTS", 0)),
-            redis_url=env.get("REDIS_URL") or None,
             key_cache_seconds=min(1.0, max(0.0, _float(env, "KEY_CACHE_SECONDS", 1.0))),
             outbound_allowed_hosts=parse_allow_list(
                 env.get("OUTBOUND_ALLOWED_HOSTS"),
                 env.get("HTTP_REQUEST_ALLOWED_HOSTS"),
                 env.get("AGENT_HTTP_ALLOWLIST"),
             ),
+            redis_url=env.get("REDIS_URL") or None,
+            run_lease_seconds=max(1.0, _float(env, "RUN_LEASE_SECONDS", 30.0)),
         )
         return settings.with_overrides(**overrides)

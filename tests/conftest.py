@@ -40,9 +40,9 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A real redis-server on loopback for the session."""
-    server = start_redis(tmp_path_factory.mktemp("redis"))
+def redis_server() -> Iterator[RedisServer]:
+    """A real `redis-server` on a free loopback port, removed after the session."""
+    server = start_redis()
     try:
         yield server
     finally:

@@ -102,12 +102,19 @@ return 1
 
 
 class RedisActiveRequests:
-    """One count per app shared by every worker that uses the same Redis."""
+    """One count per app shared by every worker that uses the same Redis.
 
-    def __init__(self, url: str, prefix: str = "dify:rate_limit") -> None:
-        import redis.asyncio as redis_asyncio
+    Built on the Redis client the task registry already holds when `REDIS_URL` is set (the
+    registry owns and closes it), or on its own client from a URL (closed by `close`)."""
 
-        self._redis: Any = redis_asyncio.from_url(url)
+    def __init__(self, client_or_url: Any, prefix: str = "dify-service:rate_limit") -> None:
+        self._owned = isinstance(client_or_url, str)
+        if self._owned:
+            import redis.asyncio as redis_asyncio
+
+            self._redis: Any = redis_asyncio.from_url(client_or_url)
+        else:
+            self._redis = client_or_url
         self._prefix = prefix
         self._enter: Any = self._redis.register_script(_ENTER_SCRIPT)
 
@@ -125,12 +132,13 @@ class RedisActiveRequests:
         return int(await self._redis.hlen(self._key(app_id)))
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._owned:
+            await self._redis.aclose()
 
 
-def new_active_requests(redis_url: str | None) -> ActiveRequests:
-    """Redis when `REDIS_URL` is set, else the in-process counter."""
-    return RedisActiveRequests(redis_url) if redis_url else InProcessActiveRequests()
+def new_active_requests(shared_redis: Any = None) -> ActiveRequests:
+    """On the shared Redis client (the task registry's, when `REDIS_URL` is set), else in process."""
+    return RedisActiveRequests(shared_redis) if shared_redis is not None else InProcessActiveRequests()
 
 
 def limited_operations(error_codes: Mapping[str, Any]) -> frozenset[str]:

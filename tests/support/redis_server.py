@@ -1,21 +1,29 @@
-"""A throwaway `redis-server` (Debian package `redis-server`) on a free loopback port."""
+"""A throwaway Redis (Debian's `redis-server`) on a free loopback port, for the test session.
+
+No persistence, no config file: everything on the command line, the working directory a
+temporary one that is removed with the server.
+"""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from support.server import free_port
 
+SERVER = "/usr/bin/redis-server"
+
 
 @dataclass
 class RedisServer:
-    process: subprocess.Popen[bytes]
+    root: Path
     port: int
+    process: subprocess.Popen[bytes]
 
     @property
     def url(self) -> str:
@@ -29,30 +37,30 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_redis(workdir: Path, timeout: float = 15.0) -> RedisServer:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError(
-            "redis-server is missing: apt-get install redis-server (dev.py test does it as root)"
-        )
+def start_redis(timeout: float = 20.0) -> RedisServer:
+    if not Path(SERVER).exists():
+        raise RuntimeError(f"{SERVER} not found: install Debian's redis-server (python3 dev.py install does)")
+    root = Path(tempfile.mkdtemp(prefix="dify-redis-"))
     port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(
-        [*args, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
+    args = [SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(root), "--save", "",
+            "--appendonly", "no", "--logfile", str(root / "redis.log")]  # fmt: skip
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {process.returncode}")
+            log = (root / "redis.log").read_text(errors="replace") if (root / "redis.log").exists() else ""
+            raise RuntimeError(f"redis-server exited with {process.returncode}:\n{log}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
                 conn.sendall(b"PING\r\n")
                 if conn.recv(16).startswith(b"+PONG"):
-                    return RedisServer(process, port)
+                    return RedisServer(root, port, process)
         except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("redis-server did not come up")
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"redis-server not ready after {timeout}s")
+        time.sleep(0.05)
