@@ -59,8 +59,15 @@ def example_doc(name: str) -> dict[str, Any]:
     return doc
 
 
+# impl.config's KEY_CACHE_SECONDS default, never exceeded, plus a margin.
+KEY_CACHE_BOUND = 1.05
+
+
 def install(server: LiveServer, dsl_text: str, app_id: str | None = None) -> tuple[str, str, str]:
-    """Import a DSL (a new app, or a new version of `app_id`); returns (key, app id, version id)."""
+    """Import a DSL (a new app, or a new version of `app_id`); returns (key, app id, version id).
+
+    A worker reuses a resolved key for KEY_CACHE_SECONDS (1 s): a new version of an app whose key
+    was used is served within that bound, so this waits it out before returning."""
 
     async def work() -> tuple[str, str, str]:
         db = Database(database_url(server))
@@ -73,7 +80,10 @@ def install(server: LiveServer, dsl_text: str, app_id: str | None = None) -> tup
         finally:
             await db.dispose()
 
-    return asyncio.run(work())
+    installed = asyncio.run(work())
+    if app_id is not None:
+        time.sleep(KEY_CACHE_BOUND)
+    return installed
 
 
 def import_error(server: LiveServer, dsl_text: str) -> str:
