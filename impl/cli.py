@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from impl.config import EXAMPLES_DIR, REPO_ROOT, Settings
+from impl.config import EXAMPLES_DIR, Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import ApiError
@@ -234,7 +234,7 @@ def build_docs_site(settings: Settings, base_url: str) -> bool:
 
     from spectools import docs as spectools_docs
 
-    spec_dir, docs_dir = REPO_ROOT / "spec", REPO_ROOT / "docs"
+    spec_dir, docs_dir = settings.spec_path.parent, spectools_docs.SOURCES_DIR
     digest = hashlib.sha256(base_url.encode())
     renderer = Path(spectools_docs.__file__).parent
     for folder in (spec_dir, docs_dir, renderer):

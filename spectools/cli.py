@@ -87,9 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dify-docs", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from spectools.docs import SOURCES_DIR
+
+    docs_default = SOURCES_DIR if (SOURCES_DIR / "templates").is_dir() else root / "docs"
+
     def dirs(p: argparse.ArgumentParser) -> None:
         p.add_argument("--spec-dir", type=Path, default=root / "spec")
-        p.add_argument("--docs-dir", type=Path, default=root / "docs")
+        p.add_argument("--docs-dir", type=Path, default=docs_default)
 
     build = sub.add_parser("build", help="write the static site (HTML and Markdown)")
     build.add_argument("--lang", help="comma-separated languages (default: en,zh,ja)")
