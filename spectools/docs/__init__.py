@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 # Imported lazily so that `python -m spectools.docs.catalog` runs without a double import.
 DEFAULT_BASE_URL = "https://api.dify.ai/v1"
-# The docs sources shipped with the package (`spectools/_docs`, a link to the checkout's `docs/`).
-SOURCES_DIR = Path(__file__).resolve().parent.parent / "_docs"
 
 
 def build_site(
@@ -92,7 +90,6 @@ def default_base_url(scope: Scope) -> str:
 
 __all__ = [
     "DEFAULT_BASE_URL",
-    "SOURCES_DIR",
     "build_site",
     "check_catalogs",
     "check_prose",
