@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-from conftest import ROOT, SPEC
+from _docs_paths import ROOT, SPEC
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from support.server import LiveServer, start_server
 
