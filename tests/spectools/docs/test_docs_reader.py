@@ -132,6 +132,6 @@ def test_search_index_covers_every_page(built_site: Path) -> None:
         entries = json.loads(text.removeprefix("window.difyDocsIndex = ").rstrip().rstrip(";"))
         assert {e[0] for e in entries} == set(PAGES)
         assert any(e[1] == "sendChatMessage" for e in entries)
-    assert page_entries("x", "<main><h2 id='a'>T</h2><p>body</p><pre>code</pre></main>") == [
-        ["x", "a", "T", "body"]
-    ]
+    page = "<main><h1>Page</h1><h2 id='a'>T</h2><p>body</p><pre>code</pre></main>"
+    expected = [["x", "", "Page", "", "Page"], ["x", "a", "T", "body", "Page"]]
+    assert page_entries("x", page) == expected
