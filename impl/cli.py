@@ -16,7 +16,7 @@ from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import ApiError
 from impl.routing import MissingHandlersError
-from impl.services import apps, keys
+from impl.services import apps, dsl, keys
 from impl.services.dsl import RUNNABLE_MODES, DslError
 from impl.spec import SpecError
 
@@ -154,6 +154,8 @@ def cmd_apps_import(args: argparse.Namespace) -> int:
 
     app_id, mode, number, token = _with_db(settings, work)
     _out(f"app {app_id} ({mode}) version {number}")
+    for warning in dsl.requirements(dsl.parse_dsl(text)):
+        _out(f"warning: {warning}")
     if token:
         _out(f"key: {token}")
         _out("(the key is shown only once)")

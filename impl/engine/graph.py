@@ -31,6 +31,8 @@ SUPPORTED_TYPES = frozenset(
         "loop-start",
         "loop-end",
         "human-input",
+        "tool",
+        "agent",
     }
 )
 # Node types refused with a specific reason.

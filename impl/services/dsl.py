@@ -6,6 +6,7 @@ a separate question, answered by `check_runnable` at import time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,9 +269,86 @@ def check_runnable(parsed: ParsedDsl, runnable: frozenset[str] = RUNNABLE_MODES)
             check_supported(parsed.workflow_graph, parsed.mode)
         except GraphError as exc:
             raise DslError(str(exc)) from exc
-    provider = parsed.provider
-    if parsed.mode in MODEL_CONFIG_MODES and provider_family(provider) is None:
-        raise DslError(
-            f"model provider {provider!r} is not available here; use one of: {', '.join(PROVIDERS)} "
-            "(set model_config.model.provider)"
-        )
+    # A provider or tool that is not configured here is a warning (`requirements`), not a refusal:
+    # the app imports, and a run that needs it ends with a clean Dify error.
+
+
+# ---- what an app needs from this server --------------------------------------------------------
+
+MODEL_NODE_TYPES = ("llm", "parameter-extractor", "question-classifier")
+
+
+def _node_datas(parsed: ParsedDsl) -> list[Mapping[str, Any]]:
+    graph = parsed.workflow_graph if isinstance(parsed.workflow_graph, Mapping) else {}
+    nodes = graph.get("nodes") or []
+    return [n["data"] for n in nodes if isinstance(n, Mapping) and isinstance(n.get("data"), Mapping)]
+
+
+def needed_models(parsed: ParsedDsl) -> list[tuple[str, str]]:
+    """(provider, model) of every model the app names."""
+    found: list[tuple[str, str]] = []
+    if parsed.mode in MODEL_CONFIG_MODES and parsed.provider:
+        model = (parsed.model_config or {}).get("model")
+        found.append((parsed.provider, str(model.get("name") or "") if isinstance(model, Mapping) else ""))
+    for data in _node_datas(parsed):
+        section: Any = data.get("model") if data.get("type") in MODEL_NODE_TYPES else None
+        if data.get("type") == "agent":
+            params = data.get("agent_parameters")
+            raw = params.get("model") if isinstance(params, Mapping) else None
+            section = raw.get("value") if isinstance(raw, Mapping) else None
+        if isinstance(section, Mapping) and section.get("provider"):
+            found.append((str(section["provider"]), str(section.get("name") or section.get("model") or "")))
+    return list(dict.fromkeys(found))
+
+
+def needed_tools(parsed: ParsedDsl) -> list[tuple[str, str]]:
+    """(provider, tool) of every tool the app enables (agent-chat tools, tool and agent nodes)."""
+    found: list[tuple[str, str]] = []
+    mode = (parsed.model_config or {}).get("agent_mode")
+    if parsed.mode == "agent-chat" and isinstance(mode, Mapping) and mode.get("enabled", True) is not False:
+        for entry in mode.get("tools") or []:
+            if (
+                isinstance(entry, Mapping)
+                and entry.get("enabled", True) is not False
+                and entry.get("tool_name")
+            ):
+                found.append(
+                    (
+                        str(entry.get("provider_id") or entry.get("provider_name") or ""),
+                        str(entry["tool_name"]),
+                    )
+                )
+    for data in _node_datas(parsed):
+        if data.get("type") == "tool" and data.get("tool_name"):
+            found.append(
+                (str(data.get("provider_id") or data.get("provider_name") or ""), str(data["tool_name"]))
+            )
+        elif data.get("type") == "agent":
+            params = data.get("agent_parameters")
+            raw = params.get("tools") if isinstance(params, Mapping) else None
+            for entry in (raw.get("value") if isinstance(raw, Mapping) else None) or []:
+                if (
+                    isinstance(entry, Mapping)
+                    and entry.get("enabled", True) is not False
+                    and entry.get("tool_name")
+                ):
+                    found.append((str(entry.get("provider_name") or ""), str(entry["tool_name"])))
+    return list(dict.fromkeys(found))
+
+
+def requirements(parsed: ParsedDsl) -> list[str]:
+    """Warnings for what the app names and this server cannot serve: model providers without a
+    route or key (`impl.providers.is_configured`), tools neither builtin nor mapped to an MCP
+    server (`impl.tools.lookup_tool`).  Runs that need them end with a clean Dify error."""
+    from impl.providers import is_configured
+    from impl.tools import lookup_tool
+
+    warnings: list[str] = []
+    for provider, model in needed_models(parsed):
+        usable, why = is_configured(provider, model)
+        if not usable:
+            warnings.append(f"model {provider}/{model or '?'}: {why}")
+    for provider, tool in needed_tools(parsed):
+        if lookup_tool(provider, tool) is None:
+            warnings.append(f"tool {provider}/{tool}: not available on this server (map it to an MCP server)")
+    return warnings

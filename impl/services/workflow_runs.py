@@ -24,10 +24,12 @@ from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
 from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
 from impl.engine.runner import RunStopped
 from impl.providers import ChatModel, PromptMessage
+from impl.providers.function_calling import FunctionCallingModel
 from impl.services import human_input
 from impl.services.appconfig import parse_model
-from impl.services.scope import model_for
+from impl.services.scope import model_for, store_tool_file, tool_model_for
 from impl.tasks import TaskHandle, TaskRegistry
+from impl.tools import ToolFile
 
 log = logging.getLogger("impl.workflow_runs")
 
@@ -188,6 +190,13 @@ class Hooks:
 
     def build_model(self, model: Mapping[str, Any]) -> ChatModel:
         return model_for(parse_model(model))
+
+    def build_tool_model(self, model: Mapping[str, Any], strategy: str) -> FunctionCallingModel:
+        return tool_model_for(parse_model(model), strategy)
+
+    async def store_tool_file(self, file: ToolFile) -> dict[str, Any]:
+        """Keep a file a tool made (tool and agent nodes) as an upload of this run's end user."""
+        return await store_tool_file(self.live.ctx.app_id, self.live.ctx.end_user_id, file)
 
     async def write_conversation_variable(self, name: str, value: Any) -> None:
         if self.live.ctx.write_variable is not None:

@@ -82,6 +82,9 @@ def mcp_server_for(provider: str | None, routes: Routes | None = None) -> str | 
 
 
 def builtin_tool(provider: str | None, tool: str) -> Tool | None:
+    """A builtin tool by provider and name; with no provider, by its name alone."""
+    if not (provider or "").strip():
+        return next((t for (_, name), t in BUILTIN.items() if name == tool), None)
     key = (_key(provider), tool)
     return BUILTIN.get(EXTRA.get(key, key))
 
