@@ -19,11 +19,20 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "impl.handlers",
         "impl.db",
         "impl.engine",
+        "impl.tools",
         "impl.app",
         "impl.runtime",
     ),
-    "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.app"),
-    "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime"),
+    "impl.tools": (
+        "impl.services",
+        "impl.handlers",
+        "impl.db",
+        "impl.engine",
+        "impl.app",
+        "impl.runtime",
+    ),
+    "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.tools", "impl.app"),
+    "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime", "impl.tools"),
     "conformance": ("impl",),
 }
 

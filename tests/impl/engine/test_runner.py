@@ -356,8 +356,8 @@ def test_classifier_and_extractor_with_the_builtin_model() -> None:
 def test_graph_checks() -> None:
     with pytest.raises(GraphError, match="sandbox"):
         check_supported({"nodes": [START, node("c", "code")], "edges": []}, "workflow")
-    with pytest.raises(GraphError, match="does not support: agent, tool"):
-        check_supported({"nodes": [START, node("t", "tool"), node("a", "agent")], "edges": []}, "workflow")
+    with pytest.raises(GraphError, match="does not support: knowledge-retrieval"):
+        check_supported({"nodes": [START, node("k", "knowledge-retrieval")], "edges": []}, "workflow")
     with pytest.raises(GraphError, match="only works in advanced-chat"):
         check_supported({"nodes": [START, node("a", "answer")], "edges": []}, "workflow")
     with pytest.raises(GraphError, match="no start node"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from impl.services.dsl import DslError, check_runnable, parse_dsl, provider_family
+from impl.services.dsl import DslError, check_runnable, parse_dsl, provider_family, requirements
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "apps"
 
@@ -107,11 +107,17 @@ def test_modes_without_runtime_are_refused_by_name(mode: str) -> None:
     assert f"app mode {mode!r} is not implemented" in str(info.value)
 
 
-def test_unknown_provider_is_refused() -> None:
+def test_an_unconfigured_provider_imports_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("DIFY_BUILTIN_MODELS", raising=False)
     parsed = parse_dsl(CHAT.replace("provider: builtin", "provider: anthropic"))
-    with pytest.raises(DslError) as info:
-        check_runnable(parsed)
-    assert "'anthropic' is not available" in str(info.value)
+    check_runnable(parsed)  # no refusal: the run ends with provider_not_initialize
+    [warning] = requirements(parsed)
+    assert warning.startswith("model anthropic/") and "ANTHROPIC_API_KEY" in warning
+    unknown = parse_dsl(CHAT.replace("provider: builtin", "provider: acme/nowhere/nowhere"))
+    assert "is not configured on this server" in requirements(unknown)[0]
+    monkeypatch.setenv("DIFY_BUILTIN_MODELS", "1")
+    assert requirements(parsed) == [] and requirements(unknown) == []
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Builtin agent tools: safe calculator, clock, image, HTTP GET with its address checks."""
+"""Builtin tools of the registry: safe calculator, clock, image, HTTP GET with its address
+checks; the agent-chat binding (`impl.services.agent_tools`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from impl import outbound
 from impl.config import Settings
-from impl.services import agent_tools
-from impl.services.agent_tools import ToolError, calculate, check_url, configured_tools, http_get, invoke, png
+from impl.services.agent_tools import ConfiguredTool, configured_tools, invoke
+from impl.tools import Tool, ToolContext, ToolError, ToolNotConfigured, ToolResult
+from impl.tools.media import png
+from impl.tools.utilities import calculate
+from impl.tools.web import check_url
+from impl.tools.web import http_get as http_get_tool
+
+
+async def http_get(url: str, allowed: tuple[str, ...]) -> ToolResult:
+    return await http_get_tool({"url": url}, ToolContext(allowed_hosts=allowed))
 
 
 @pytest.mark.parametrize(
@@ -70,49 +80,62 @@ def test_png_is_a_valid_image() -> None:
     assert raw == (b"\x00" + b"\xff\x00\x00" * 3) * 2
 
 
-def test_configured_tools_reads_the_dsl() -> None:
+async def test_configured_tools_reads_the_dsl() -> None:
     mode = {
         "tools": [
             {
                 "provider_type": "builtin",
+                "provider_id": "time",
                 "tool_name": "current_time",
                 "tool_parameters": {"timezone": "Asia/Tokyo"},
             },
-            {"provider_type": "builtin", "tool_name": "calculator", "enabled": False},
-            {"provider_type": "api", "tool_name": "http_get"},
-            {"provider_type": "builtin", "tool_name": "unknown_tool"},
-            {"provider_type": "builtin", "tool_name": "current_time"},
+            {
+                "provider_type": "builtin",
+                "provider_id": "calculator",
+                "tool_name": "calculator",
+                "enabled": False,
+            },
+            {"provider_type": "builtin", "provider_id": "langgenius/time/time", "tool_name": "current_time"},
             "not a mapping",
         ]
     }
-    tools = configured_tools(mode)
+    tools = await configured_tools(mode)
     assert [t.tool.name for t in tools] == ["current_time"]
     assert tools[0].fixed == {"timezone": "Asia/Tokyo"} and tools[0].label == "Current Time"
 
 
+async def test_a_tool_the_server_lacks_is_reported() -> None:
+    with pytest.raises(ToolNotConfigured, match="wikipedia_search"):
+        await configured_tools({"tools": [{"provider_id": "wikipedia", "tool_name": "wikipedia_search"}]})
+
+
 async def test_invoke_merges_fixed_parameters_and_reports_errors() -> None:
-    tools = configured_tools(
+    tools = await configured_tools(
         {"tools": [{"tool_name": "current_time", "tool_parameters": {"format": "%Y", "timezone": "UTC"}}]}
     )
-    result = await invoke(tools, "current_time", json.dumps({"format": "%H", "timezone": "Asia/Tokyo"}))
+    result = await invoke(
+        tools, "current_time", json.dumps({"format": "%H", "timezone": "Asia/Tokyo"}), allowed=()
+    )
     assert result.text == time.strftime("%Y", time.gmtime())
-    assert (await invoke(tools, "calculator", "{}")).text == "there is not a tool named calculator"
-    assert (await invoke(tools, "current_time", "[1]")).text.startswith(
+    assert (
+        await invoke(tools, "calculator", "{}", allowed=())
+    ).text == "there is not a tool named calculator"
+    assert (await invoke(tools, "current_time", "[1]", allowed=())).text.startswith(
         "tool invoke error: the arguments must"
     )
-    zone = configured_tools({"tools": [{"tool_name": "current_time"}]})
-    assert (await invoke(zone, "current_time", '{"timezone": "Mars/Base"}')).text == (
+    zone = await configured_tools({"tools": [{"tool_name": "current_time"}]})
+    assert (await invoke(zone, "current_time", '{"timezone": "Mars/Base"}', allowed=())).text == (
         "tool invoke error: unknown time zone 'Mars/Base'"
     )
 
 
 async def test_invoke_times_out() -> None:
-    async def slow(_args: dict[str, object]) -> agent_tools.ToolResult:
+    async def slow(_args: dict[str, object], _ctx: ToolContext) -> ToolResult:
         await asyncio.sleep(5)
-        return agent_tools.ToolResult("late")
+        return ToolResult("late")
 
-    tool = agent_tools.BuiltinTool("slow", ("slow",), "Slow", "sleeps", {}, slow)
-    result = await invoke([agent_tools.ConfiguredTool(tool)], "slow", "{}", timeout=0.05)
+    tool = Tool("slow", "slow", "Slow", "sleeps", (), slow)
+    result = await invoke([ConfiguredTool(tool)], "slow", "{}", timeout=0.05, allowed=())
     assert result.text == "tool invoke error: slow did not finish within 0.05 s"
 
 
@@ -215,16 +238,12 @@ async def test_allow_list_by_host_name() -> None:
 def test_pinned_url_keeps_host_and_port() -> None:
     import ipaddress
 
-    url, header, name = agent_tools.pinned(
-        "https://example.com:8443/a?b=1", ipaddress.ip_address("93.184.216.34")
-    )
+    url, header, name = outbound.pin("https://example.com:8443/a?b=1", ipaddress.ip_address("93.184.216.34"))
     assert (
-        url == "https://93.184.216.34:8443/a?b=1"
-        and header == {"Host": "example.com:8443"}
-        and name == "example.com"
+        url == "https://93.184.216.34:8443/a?b=1" and header == "example.com:8443" and name == "example.com"
     )
-    url, header, _ = agent_tools.pinned("http://example.com/x", ipaddress.ip_address("2606:2800:220:1::1"))
-    assert url == "http://[2606:2800:220:1::1]/x" and header == {"Host": "example.com"}
+    url, header, _ = outbound.pin("http://example.com/x", ipaddress.ip_address("2606:2800:220:1::1"))
+    assert url == "http://[2606:2800:220:1::1]/x" and header == "example.com"
 
 
 async def test_connection_goes_to_the_checked_address(page: str) -> None:
