@@ -32,7 +32,14 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "impl.runtime",
     ),
     "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.tools", "impl.app"),
-    "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime", "impl.tools"),
+    "impl.outbound": (
+        "impl.services",
+        "impl.handlers",
+        "impl.engine",
+        "impl.db",
+        "impl.runtime",
+        "impl.tools",
+    ),
     "conformance": ("impl",),
 }
 

@@ -72,9 +72,11 @@ def mcp_server_for(provider: str | None, routes: Routes | None = None) -> str | 
     routes = routes or active()
     name = (provider or "").strip()
     short = name.rsplit("/", 1)[-1]
-    for candidate in (name, short, short.lower()):
-        if candidate in routes.tool_providers:
-            return routes.tool_providers[candidate]
+    if name in routes.tool_providers:
+        return routes.tool_providers[name]
+    for mapped, server in routes.tool_providers.items():  # short and plugin forms match each other
+        if mapped.rsplit("/", 1)[-1].lower() == short.lower():
+            return server
     for candidate in (name, short, short.lower()):
         if candidate in routes.mcp_servers:
             return candidate
