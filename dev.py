@@ -64,10 +64,12 @@ def _stamp(name: str, digest: str) -> None:
 def ensure_venv() -> None:
     if not (BIN / "python").exists():
         _run([sys.executable, "-m", "venv", str(VENV)])
-    digest = _digest(ROOT / "pyproject.toml")
+    digest = _digest(ROOT / "pyproject.toml", ROOT / "conformance" / "pyproject.toml")
     if not _stamped("pip", digest):
         _run([str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip"])
-        _run([str(BIN / "python"), "-m", "pip", "install", "-q", "-e", ".[dev]"])
+        # Two distributions from this repository: the conformance suite (it installs on its own)
+        # and the server with the development tools.
+        _run([str(BIN / "python"), "-m", "pip", "install", "-q", "-e", "./conformance", "-e", ".[dev]"])
         _stamp("pip", digest)
 
 

@@ -21,6 +21,7 @@ from impl.db.engine import Database
 from impl.errors import install_error_handlers, payload_too_large
 from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, docs_app
 from impl.routing import ModeGateMiddleware, RegistryResolver, check_complete, discover_handlers, mode_gates
+from impl.services.starters import modes_without_starter
 from impl.spec import load_spec
 
 log = logging.getLogger("impl.app")
@@ -76,12 +77,15 @@ class BodySizeLimitMiddleware:
 
 
 def create_app(settings: Settings | None = None, *, validate_responses: bool | None = None) -> AsyncApp:
-    """Build the server.  Startup fails when any operation of the spec has no handler."""
+    """Build the server.  Startup fails when any operation of the spec has no handler, or any
+    mode that generates messages has no starter."""
     settings = settings or Settings.from_env()
     validate = settings.validate_responses if validate_responses is None else validate_responses
     spec = inject_bearer_func(load_spec(settings.spec_path))
     discover_handlers()
     check_complete(spec)
+    if missing_modes := modes_without_starter(spec):
+        raise RuntimeError(f"app modes of the spec with no chat-mode starter: {', '.join(missing_modes)}")
 
     database = Database(settings.database_url)
     state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from impl import runtime
-from impl.services.apps import context_for_token
+from impl.services.apps.store import context_for_token
 
 BEARER_INFO_FUNC = "impl.auth.bearer_info"
 

@@ -11,16 +11,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from impl.config import REPO_ROOT, Settings
+from impl.config import EXAMPLES_DIR, REPO_ROOT, Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import ApiError
 from impl.routing import MissingHandlersError
-from impl.services import apps, dsl, keys
-from impl.services.dsl import RUNNABLE_MODES, DslError
+from impl.services.apps import dsl, keys, store
+from impl.services.apps.dsl import RUNNABLE_MODES, DslError
 from impl.spec import SpecError
 
-EXAMPLES_DIR = REPO_ROOT / "examples" / "apps"
 DEMO_FILES = {
     mode: EXAMPLES_DIR / f"{mode}.yml"
     for mode in ("chat", "completion", "agent-chat", "advanced-chat", "workflow")
@@ -81,7 +80,7 @@ async def seed_demo(db: Database, data_dir: Path) -> dict[str, str]:
         if token and await keys.find_active_key(db, token) is not None:
             result[mode] = token
             continue
-        app, _version = await apps.import_app(db, DEMO_FILES[mode].read_text(encoding="utf-8"))
+        app, _version = await store.import_app(db, DEMO_FILES[mode].read_text(encoding="utf-8"))
         result[mode], _info = await keys.create_key(db, app.id)
     data_dir.mkdir(parents=True, exist_ok=True)
     keys_file.write_text(json.dumps(result, indent=2) + "\n")
@@ -146,7 +145,7 @@ def cmd_apps_import(args: argparse.Namespace) -> int:
     text = Path(args.file).read_text(encoding="utf-8")
 
     async def work(db: Database) -> tuple[str, str, int, str]:
-        app, version = await apps.import_app(db, text, args.app_id)
+        app, version = await store.import_app(db, text, args.app_id)
         token = ""
         if args.app_id is None or args.new_key:
             token, _info = await keys.create_key(db, app.id)
@@ -163,7 +162,7 @@ def cmd_apps_import(args: argparse.Namespace) -> int:
 
 
 def cmd_apps_list(args: argparse.Namespace) -> int:
-    rows = _with_db(_settings(args), apps.list_apps)
+    rows = _with_db(_settings(args), store.list_apps)
     if args.json:
         _out(
             json.dumps(

@@ -37,8 +37,13 @@ from typing import Any
 from impl.outbound import parse_allow_list
 
 MB = 1024 * 1024
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC_PATH = REPO_ROOT / "spec" / "openapi.yaml"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The source checkout (spec/, docs/, examples/); an installed server reads only PACKAGE_DIR.
+REPO_ROOT = PACKAGE_DIR.parent
+# The spec and the demo apps ship inside the package (`_spec/`, `_examples/` mirror `spec/` and
+# `examples/apps/` of the repository), so a plain `pip install` serves without the source tree.
+DEFAULT_SPEC_PATH = PACKAGE_DIR / "_spec" / "openapi.yaml"
+EXAMPLES_DIR = PACKAGE_DIR / "_examples"
 
 _TRUE = {"1", "true", "yes", "on"}
 

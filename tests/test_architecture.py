@@ -43,6 +43,24 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "conformance": ("impl",),
 }
 
+# The service packages stack one way too (bottom first); `impl.services.starters`, the table of
+# chat-mode starters, sits on top of them all.
+SERVICE_STACK = ("apps", ("media", "annotations"), "turns", "history", ("agent", "workflows"), "starters")
+
+
+def _service_rules() -> dict[str, tuple[str, ...]]:
+    levels = [(level,) if isinstance(level, str) else level for level in SERVICE_STACK]
+    rules: dict[str, tuple[str, ...]] = {}
+    for index, level in enumerate(levels):
+        above = [name for upper in levels[index + 1 :] for name in upper]
+        for name in level:
+            siblings = [other for other in level if other != name]
+            rules[f"impl.services.{name}"] = tuple(f"impl.services.{n}" for n in [*siblings, *above])
+    return rules
+
+
+FORBIDDEN.update(_service_rules())
+
 
 def _modules() -> list[tuple[str, Path]]:
     found = []

@@ -11,7 +11,7 @@ from typing import Any
 from connexion.lifecycle import ConnexionResponse
 
 from impl.errors import internal_error, invalid_param
-from impl.services.apps import AppContext
+from impl.services.apps.store import AppContext
 
 DEFAULT_USER = "DEFAULT-USER"
 USER_REQUIRED_MESSAGE = "Arg user must be provided."

@@ -10,10 +10,8 @@ from connexion.lifecycle import ConnexionResponse
 from impl.handlers._common import app_context, json_response
 from impl.handlers.conversations import query_int
 from impl.routing import operation
-from impl.services import agent as _agent  # noqa: F401  (registers the agent-chat starter)
-from impl.services import annotation_reply
-from impl.services import annotations as annotation_store
-from impl.services import chat_features as _chat_features  # noqa: F401  (registers the chat starter)
+from impl.services.annotations import reply
+from impl.services.annotations import store as annotation_store
 
 
 @operation("getAnnotationList")
@@ -49,9 +47,9 @@ async def delete_annotation(annotation_id: str, token_info: dict[str, Any]) -> C
 async def start_annotation_reply_job(
     action: str, body: dict[str, Any], token_info: dict[str, Any]
 ) -> ConnexionResponse:
-    return json_response(await annotation_reply.start_job(app_context(token_info), action, body))
+    return json_response(await reply.start_job(app_context(token_info), action, body))
 
 
 @operation("getInitialAnnotationReplySettingsStatus")
 async def get_annotation_reply_job(action: str, job_id: str, token_info: dict[str, Any]) -> ConnexionResponse:
-    return json_response(await annotation_reply.job_status(app_context(token_info), action, job_id))
+    return json_response(await reply.job_status(app_context(token_info), action, job_id))

@@ -9,28 +9,29 @@ from connexion.lifecycle import ConnexionResponse
 from impl import runtime
 from impl.handlers._common import app_context, json_response
 from impl.routing import operation
-from impl.services import annotation_reply, app_info
+from impl.services.annotations import reply
+from impl.services.apps import info
 
 
 @operation("getChatAppInfo")
 async def get_info(token_info: dict[str, Any]) -> ConnexionResponse:
-    return json_response(app_info.info(app_context(token_info)))
+    return json_response(info.info(app_context(token_info)))
 
 
 @operation("getChatAppParameters")
 async def get_parameters(token_info: dict[str, Any]) -> ConnexionResponse:
     settings = runtime.current().settings
     ctx = app_context(token_info)
-    reply = app_info.parameters(ctx, settings)
-    reply["annotation_reply"] = await annotation_reply.feature_block(ctx, reply.get("annotation_reply"))
-    return json_response(reply)
+    parameters = info.parameters(ctx, settings)
+    parameters["annotation_reply"] = await reply.feature_block(ctx, parameters.get("annotation_reply"))
+    return json_response(parameters)
 
 
 @operation("getChatAppMeta")
 async def get_meta(token_info: dict[str, Any]) -> ConnexionResponse:
-    return json_response(app_info.meta(app_context(token_info)))
+    return json_response(info.meta(app_context(token_info)))
 
 
 @operation("getChatWebAppSettings")
 async def get_site(token_info: dict[str, Any]) -> ConnexionResponse:
-    return json_response(app_info.site(app_context(token_info)))
+    return json_response(info.site(app_context(token_info)))

@@ -10,7 +10,7 @@ from starlette.responses import StreamingResponse
 
 from impl.handlers._common import app_context, body_user, form_user, json_response
 from impl.routing import operation
-from impl.services import audio
+from impl.services.media import audio
 
 
 @operation("audioToText")

@@ -11,8 +11,9 @@ from starlette.responses import StreamingResponse
 from impl import sse
 from impl.handlers._common import app_context, body_user, json_response
 from impl.routing import operation
-from impl.services import generation
-from impl.services.tracing import resolve_trace_id
+from impl.services import starters
+from impl.services.turns import generation
+from impl.services.turns.tracing import resolve_trace_id
 
 
 def generate_params(kind: generation.Kind, body: dict[str, Any]) -> generation.GenerateParams:
@@ -47,7 +48,7 @@ async def generate(kind: generation.Kind, body: dict[str, Any], token_info: dict
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
     params = generate_params(kind, body)
-    run = await generation.start_for_mode(ctx, user, params)
+    run = await starters.start_for_mode(ctx, user, params)
     return await respond(run, params.streaming)
 
 

@@ -10,7 +10,7 @@ from connexion.lifecycle import ConnexionResponse
 from impl.errors import invalid_param
 from impl.handlers._common import app_context, body_user, json_response, query_user
 from impl.routing import operation
-from impl.services import conversation_variables, conversations
+from impl.services.history import conversations, variables
 
 
 def query_int(name: str, default: int) -> int:
@@ -73,19 +73,13 @@ async def get_conversation_variables(conversation_id: str, token_info: dict[str,
     limit = query_int("limit", 20)
     if not 1 <= limit <= 100:
         raise invalid_param("limit must be between 1 and 100")
-    if ctx.mode == "advanced-chat":
-        return json_response(
-            await conversation_variables.list_variables(
-                ctx,
-                query_user(required=False) or "",
-                conversation_id,
-                last_id=query_str("last_id"),
-                limit=limit,
-                name=query_str("variable_name"),
-            )
-        )
-    page = await conversations.list_variables(
-        ctx, query_user(required=False) or "", conversation_id, last_id=query_str("last_id"), limit=limit
+    page = await variables.list_variables(
+        ctx,
+        query_user(required=False) or "",
+        conversation_id,
+        last_id=query_str("last_id"),
+        limit=limit,
+        name=query_str("variable_name"),
     )
     return json_response(page)
 
@@ -95,13 +89,8 @@ async def update_conversation_variable(
     conversation_id: str, variable_id: str, token_info: dict[str, Any], body: dict[str, Any] | None = None
 ) -> ConnexionResponse:
     ctx = app_context(token_info)
-    if ctx.mode == "advanced-chat":
-        body = body or {}
-        updated = await conversation_variables.update_variable(
-            ctx, body_user(body, required=False) or "", conversation_id, variable_id, body.get("value")
-        )
-        return json_response(updated)
-    row = await conversations.update_variable(
-        ctx, body_user(body, required=False) or "", conversation_id, variable_id
+    body = body or {}
+    updated = await variables.update_variable(
+        ctx, body_user(body, required=False) or "", conversation_id, variable_id, body.get("value")
     )
-    return json_response(row)
+    return json_response(updated)

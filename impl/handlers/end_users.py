@@ -9,7 +9,7 @@ from connexion.lifecycle import ConnexionResponse
 from impl import runtime
 from impl.handlers._common import app_context, json_response
 from impl.routing import operation
-from impl.services import end_users
+from impl.services.apps import end_users
 
 
 @operation("getEndUserChat")

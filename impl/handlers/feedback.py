@@ -9,7 +9,7 @@ from connexion.lifecycle import ConnexionResponse
 from impl.handlers._common import app_context, body_user, json_response
 from impl.handlers.conversations import query_int
 from impl.routing import operation
-from impl.services import feedback
+from impl.services.history import feedback
 
 
 @operation("postChatMessageFeedback")

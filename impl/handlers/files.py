@@ -11,17 +11,17 @@ from starlette.responses import FileResponse
 
 from impl.handlers._common import app_context, form_user, json_response
 from impl.routing import operation
-from impl.services import uploads
+from impl.services.media import files
 
 
 @operation("uploadChatFile")
 async def upload_file(
-    token_info: dict[str, Any], body: dict[str, Any] | None = None, **files: Any
+    token_info: dict[str, Any], body: dict[str, Any] | None = None, **fields: Any
 ) -> ConnexionResponse:
     ctx = app_context(token_info)
     # Connexion hands over the file parts by field name (the body stream is consumed by then).
-    parts = [part for part in files.values() if isinstance(part, StarletteUpload)]
-    row = await uploads.upload(ctx, form_user(body, required=False) or "", parts)
+    parts = [part for part in fields.values() if isinstance(part, StarletteUpload)]
+    row = await files.upload(ctx, form_user(body, required=False) or "", parts)
     return json_response(row, status=201)
 
 
@@ -29,5 +29,5 @@ async def upload_file(
 async def preview_file(file_id: str, token_info: dict[str, Any]) -> FileResponse:
     ctx = app_context(token_info)
     as_attachment = (request.query_params.get("as_attachment") or "").lower() in ("true", "1")
-    found = await uploads.preview(ctx, file_id, as_attachment)
+    found = await files.preview_for(ctx, file_id, as_attachment)
     return FileResponse(found.path, media_type=found.media_type, headers=found.headers)

@@ -8,7 +8,7 @@ from connexion.lifecycle import ConnexionResponse
 
 from impl.handlers._common import app_context, body_user, json_response
 from impl.routing import operation
-from impl.services import human_input
+from impl.services.workflows import human_input
 
 
 @operation("getChatflowHumanInputForm")

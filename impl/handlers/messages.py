@@ -10,7 +10,7 @@ from connexion.lifecycle import ConnexionResponse
 from impl.handlers._common import app_context, json_response, query_user
 from impl.handlers.conversations import query_int, query_str
 from impl.routing import operation
-from impl.services import messages
+from impl.services.history import messages
 
 
 @operation("getConversationHistory")

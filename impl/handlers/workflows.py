@@ -11,19 +11,18 @@ from impl import sse
 from impl.handlers._common import app_context, body_user, json_response, query_user
 from impl.handlers.conversations import query_int, query_str
 from impl.routing import operation
-from impl.services import chatflow as _chatflow  # noqa: F401  (registers the advanced-chat starter)
-from impl.services import workflow_runs, workflows
-from impl.services.generation import ping_interval
+from impl.services.turns.generation import ping_interval
+from impl.services.workflows import app_runs, graph_run
 
 
 async def _run(body: dict[str, Any], token_info: dict[str, Any], workflow_id: str | None) -> Any:
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
-    live = await workflows.start(ctx, user, body, workflow_id)
+    live = await app_runs.start(ctx, user, body, workflow_id)
     if body.get("response_mode") == "streaming":
         return sse.streaming_response(live.follow(0), ping_interval())
-    data = await workflow_runs.wait_result(live)
-    return json_response(workflows.blocking_body(live, data))
+    data = await graph_run.wait_result(live)
+    return json_response(app_runs.blocking_body(live, data))
 
 
 @operation("executeWorkflow")
@@ -38,12 +37,12 @@ async def run_workflow_by_id(workflow_id: str, body: dict[str, Any], token_info:
 
 @operation("getWorkflowRunDetail")
 async def get_workflow_run_detail(workflow_run_id: str, token_info: dict[str, Any]) -> ConnexionResponse:
-    return json_response(await workflows.run_detail(app_context(token_info), workflow_run_id))
+    return json_response(await app_runs.run_detail(app_context(token_info), workflow_run_id))
 
 
 @operation("getWorkflowLogs")
 async def get_workflow_logs(token_info: dict[str, Any]) -> ConnexionResponse:
-    page = await workflows.logs(
+    page = await app_runs.logs(
         app_context(token_info),
         keyword=query_str("keyword"),
         status=query_str("status"),
@@ -63,7 +62,7 @@ async def stop_workflow_task(
 ) -> ConnexionResponse:
     app_context(token_info)
     body_user(body, required=True)
-    await workflow_runs.stop_task(task_id)
+    await graph_run.stop_task(task_id)
     return json_response({"result": "success"})
 
 
@@ -75,7 +74,7 @@ def _flag(name: str) -> bool:
 async def stream_workflow_events(workflow_run_id: str, token_info: dict[str, Any]) -> Any:
     ctx = app_context(token_info)
     user = query_user(required=True) or ""
-    events = await workflows.replay(ctx, user, workflow_run_id, continue_on_pause=_flag("continue_on_pause"))
+    events = await app_runs.replay(ctx, user, workflow_run_id, continue_on_pause=_flag("continue_on_pause"))
     response = sse.streaming_response(events, ping_interval())
     response.headers["Connection"] = "keep-alive"
     return response

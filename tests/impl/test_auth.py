@@ -11,7 +11,7 @@ from support.server import LiveServer
 
 from impl.db.engine import Database
 from impl.db.models import ApiKey, App
-from impl.services import apps, end_users, keys
+from impl.services.apps import end_users, keys, store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "apps"
 TIMEOUT = 10.0
@@ -44,10 +44,10 @@ async def test_keys_are_stored_hashed(live_server: LiveServer) -> None:
 async def test_disabled_app_is_forbidden(live_server: LiveServer) -> None:
     db = _db(live_server)
     try:
-        app, _version = await apps.import_app(db, (EXAMPLES / "chat.yml").read_text())
+        app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
         token, _info = await keys.create_key(db, app.id)
         assert _get(live_server, "/info", token).status_code == 200
-        await apps.set_api_enabled(db, app.id, False)
+        await store.set_api_enabled(db, app.id, False)
         resp = _get(live_server, "/info", token)
         assert resp.status_code == 403
         assert resp.json() == {
@@ -55,7 +55,7 @@ async def test_disabled_app_is_forbidden(live_server: LiveServer) -> None:
             "message": "The app's API service has been disabled.",
             "status": 403,
         }
-        await apps.set_api_enabled(db, app.id, True)
+        await store.set_api_enabled(db, app.id, True)
         assert _get(live_server, "/info", token).status_code == 200
     finally:
         await db.dispose()
@@ -98,12 +98,12 @@ async def test_app_status_and_new_versions_apply_on_the_next_request(live_server
     db = _db(live_server)
     try:
         dsl = (EXAMPLES / "chat.yml").read_text()
-        app, _version = await apps.import_app(db, dsl)
+        app, _version = await store.import_app(db, dsl)
         token, _info = await keys.create_key(db, app.id)
         first = _get(live_server, "/parameters", token)
         assert first.status_code == 200
         assert first.json()["opening_statement"] == "Hello! Ask me anything."
-        await apps.import_app(db, dsl.replace("Hello! Ask me anything.", "A new greeting."), app.id)
+        await store.import_app(db, dsl.replace("Hello! Ask me anything.", "A new greeting."), app.id)
         assert _get(live_server, "/parameters", token).json()["opening_statement"] == "A new greeting."
         async with db.transaction() as session:
             row = await session.get(App, app.id)

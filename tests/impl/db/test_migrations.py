@@ -14,7 +14,7 @@ from support.postgres import PostgresCluster
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.db.models import Base, Conversation, EndUser, Message, MessageFeedback, utcnow
-from impl.services import apps, end_users
+from impl.services.apps import end_users, store
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "apps"
 _PG_DATABASES = iter(f"dify_mig_{i}" for i in range(1000))
@@ -53,7 +53,7 @@ async def test_upgrade_is_idempotent(database: Database) -> None:
 
 
 async def test_round_trip_keeps_microseconds_and_json(database: Database) -> None:
-    app, version = await apps.import_app(database, (EXAMPLES / "chat.yml").read_text())
+    app, version = await store.import_app(database, (EXAMPLES / "chat.yml").read_text())
     user = await end_users.get_or_create(database, app.id, "bob")
     again = await end_users.get_or_create(database, app.id, "bob")
     assert again.id == user.id
@@ -104,7 +104,7 @@ async def test_round_trip_keeps_microseconds_and_json(database: Database) -> Non
 
 
 async def test_constraints_are_enforced(database: Database) -> None:
-    app, _ = await apps.import_app(database, (EXAMPLES / "completion.yml").read_text())
+    app, _ = await store.import_app(database, (EXAMPLES / "completion.yml").read_text())
     with pytest.raises(IntegrityError):
         async with database.transaction() as session:
             session.add(EndUser(app_id="00000000-0000-0000-0000-000000000000", session_id="x"))

@@ -23,7 +23,7 @@ from conformance.grammar import (
     load_grammar,
 )
 from impl.db.engine import Database
-from impl.services import apps, keys
+from impl.services.apps import keys, store
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "apps"
@@ -65,7 +65,7 @@ def install(server: LiveServer, dsl_text: str, app_id: str | None = None) -> tup
     async def work() -> tuple[str, str, str]:
         db = Database(database_url(server))
         try:
-            app, version = await apps.import_app(db, dsl_text, app_id)
+            app, version = await store.import_app(db, dsl_text, app_id)
             token = ""
             if app_id is None:
                 token, _info = await keys.create_key(db, app.id)

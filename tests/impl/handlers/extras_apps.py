@@ -13,8 +13,8 @@ import yaml
 from support.server import LiveServer
 
 from impl.db.engine import Database
-from impl.services import apps, keys
-from impl.services.dsl import MODES
+from impl.services.apps import keys, store
+from impl.services.apps.dsl import MODES
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "apps"
 # The fake OpenAI-style server lives with the provider tests.
@@ -46,7 +46,7 @@ def install(server: LiveServer, dsl_text: str) -> str:
     async def work() -> str:
         db = Database(database_url(server))
         try:
-            app, _version = await apps.import_app(db, dsl_text, runnable=frozenset(MODES))
+            app, _version = await store.import_app(db, dsl_text, runnable=frozenset(MODES))
             token, _info = await keys.create_key(db, app.id)
             return token
         finally:

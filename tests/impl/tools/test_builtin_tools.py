@@ -1,13 +1,9 @@
-"""Builtin tools of the registry: safe calculator, clock, image, HTTP GET with its address
-checks; the agent-chat binding (`impl.services.agent_tools`)."""
+"""Builtin tools of the registry: safe calculator, clock, image, HTTP GET with its address checks."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import socket
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,8 +12,7 @@ import pytest
 
 from impl import outbound
 from impl.config import Settings
-from impl.services.agent_tools import ConfiguredTool, configured_tools, invoke
-from impl.tools import Tool, ToolContext, ToolError, ToolNotConfigured, ToolResult
+from impl.tools import ToolContext, ToolError, ToolResult
 from impl.tools.media import png
 from impl.tools.utilities import calculate
 from impl.tools.web import check_url
@@ -78,65 +73,6 @@ def test_png_is_a_valid_image() -> None:
     idat_len = int.from_bytes(data[33:37], "big")
     raw = zlib.decompress(data[41 : 41 + idat_len])
     assert raw == (b"\x00" + b"\xff\x00\x00" * 3) * 2
-
-
-async def test_configured_tools_reads_the_dsl() -> None:
-    mode = {
-        "tools": [
-            {
-                "provider_type": "builtin",
-                "provider_id": "time",
-                "tool_name": "current_time",
-                "tool_parameters": {"timezone": "Asia/Tokyo"},
-            },
-            {
-                "provider_type": "builtin",
-                "provider_id": "calculator",
-                "tool_name": "calculator",
-                "enabled": False,
-            },
-            {"provider_type": "builtin", "provider_id": "langgenius/time/time", "tool_name": "current_time"},
-            "not a mapping",
-        ]
-    }
-    tools = await configured_tools(mode)
-    assert [t.tool.name for t in tools] == ["current_time"]
-    assert tools[0].fixed == {"timezone": "Asia/Tokyo"} and tools[0].label == "Current Time"
-
-
-async def test_a_tool_the_server_lacks_is_reported() -> None:
-    with pytest.raises(ToolNotConfigured, match="wikipedia_search"):
-        await configured_tools({"tools": [{"provider_id": "wikipedia", "tool_name": "wikipedia_search"}]})
-
-
-async def test_invoke_merges_fixed_parameters_and_reports_errors() -> None:
-    tools = await configured_tools(
-        {"tools": [{"tool_name": "current_time", "tool_parameters": {"format": "%Y", "timezone": "UTC"}}]}
-    )
-    result = await invoke(
-        tools, "current_time", json.dumps({"format": "%H", "timezone": "Asia/Tokyo"}), allowed=()
-    )
-    assert result.text == time.strftime("%Y", time.gmtime())
-    assert (
-        await invoke(tools, "calculator", "{}", allowed=())
-    ).text == "there is not a tool named calculator"
-    assert (await invoke(tools, "current_time", "[1]", allowed=())).text.startswith(
-        "tool invoke error: the arguments must"
-    )
-    zone = await configured_tools({"tools": [{"tool_name": "current_time"}]})
-    assert (await invoke(zone, "current_time", '{"timezone": "Mars/Base"}', allowed=())).text == (
-        "tool invoke error: unknown time zone 'Mars/Base'"
-    )
-
-
-async def test_invoke_times_out() -> None:
-    async def slow(_args: dict[str, object], _ctx: ToolContext) -> ToolResult:
-        await asyncio.sleep(5)
-        return ToolResult("late")
-
-    tool = Tool("slow", "slow", "Slow", "sleeps", (), slow)
-    result = await invoke([ConfiguredTool(tool)], "slow", "{}", timeout=0.05, allowed=())
-    assert result.text == "tool invoke error: slow did not finish within 0.05 s"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,605 @@
+"""Chat and completion generation: request → message rows → model run → events / blocking body.
+
+The model runs in a background asyncio task that feeds a queue, so a client that disconnects
+does not lose the message: the conversation and message rows are committed before the first
+event (which already carries their ids) and the runner completes the message (answer, tokens,
+latency, status) whatever happens to the HTTP side. Stop and server shutdown end the run like
+a normal completion: `message_end` with the partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from impl import runtime
+from impl.db.models import Conversation, Message, MessageFile, new_id, to_unix, utcnow
+from impl.errors import ApiError, invalid_param, not_found
+from impl.providers import (
+    ChatModel,
+    ModelRequest,
+    PromptMessage,
+    ProviderError,
+    TextDelta,
+    Usage,
+    until_stopped,
+)
+from impl.providers.builtin import count_tokens
+from impl.services.apps.chat_config import ChatAppConfig, HasAppConfig, load_config
+from impl.services.apps.end_users import get_or_create_in
+from impl.services.apps.inputs import render_template, validate_inputs
+from impl.services.apps.scope import AppScope, end_user_for, model_for
+from impl.services.media.files import RequestFile, image_inputs, resolve_request_files
+from impl.services.turns.suggestions import generate_title
+from impl.tasks import TaskHandle, TaskRegistry
+
+log = logging.getLogger("impl.generation")
+
+NEW_CONVERSATION_NAME = "New conversation"
+CONVERSATION_NOT_FOUND = "Conversation Not Exists."
+INTERNAL_EVENT = ("internal_server_error", "Internal Server Error, please contact support.", 500)
+TERMINAL = ("message_end", "error")
+DEFAULT_PING_INTERVAL = 10.0
+TITLE_TIMEOUT = 10.0
+
+Kind = Literal["chat", "completion"]
+
+
+class RunningGeneration(Protocol):
+    """What the chat handler needs from any mode's generation (chat, agent-chat, advanced-chat)."""
+
+    def events(self) -> AsyncIterator[dict[str, Any]]: ...
+    async def blocking_body(self) -> dict[str, Any]: ...
+
+
+Starter = Callable[[AppScope, str, "GenerateParams"], Awaitable[RunningGeneration]]
+
+
+def ping_interval() -> float:
+    """Seconds of silence before a keep-alive frame (`SSE_PING_INTERVAL`, default 10)."""
+    value = runtime.current().settings.sse_ping_interval
+    return value if value > 0 else DEFAULT_PING_INTERVAL
+
+
+def task_registry() -> TaskRegistry:
+    """The runtime's registry of running generations (register on start, unregister at the end)."""
+    tasks = runtime.current().tasks
+    assert isinstance(tasks, TaskRegistry)
+    return tasks
+
+
+def usage_json(usage: Usage, latency: float, ttft: float | None, generate: float | None) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "prompt_unit_price": "0",
+        "prompt_price_unit": "0",
+        "prompt_price": "0",
+        "completion_tokens": usage.completion_tokens,
+        "completion_unit_price": "0",
+        "completion_price_unit": "0",
+        "completion_price": "0",
+        "total_tokens": usage.total_tokens,
+        "total_price": "0",
+        "currency": "USD",
+        "latency": round(latency, 6),
+        "time_to_first_token": None if ttft is None else round(ttft, 6),
+        "time_to_generate": None if generate is None else round(generate, 6),
+    }
+
+
+def answer_metadata(usage: Usage, latency: float, first_token: float | None = None) -> dict[str, Any]:
+    """A finished answer's `metadata` (usage with its timings; no retriever resources), as
+    `message_end` and the blocking reply carry it and the message row stores it."""
+    generate = None if first_token is None else latency - first_token
+    return {"usage": usage_json(usage, latency, first_token, generate), "retriever_resources": []}
+
+
+@dataclass
+class Outcome:
+    answer: str
+    metadata: dict[str, Any]
+    error: ProviderError | ApiError | None = None
+    stopped: bool = False
+
+
+@dataclass
+class GenerationRun:
+    """A started generation: its ids, its event queue and its final outcome."""
+
+    kind: Kind
+    app_mode: str
+    task_id: str
+    message_id: str
+    conversation_id: str
+    created_at: int
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    outcome: asyncio.Future[Outcome] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def envelope(self, event: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"event": event, "task_id": self.task_id, "id": self.message_id}
+        body["message_id"] = self.message_id
+        if self.kind == "chat":
+            body["conversation_id"] = self.conversation_id
+        body["created_at"] = self.created_at
+        return body
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """The stream's events, ending with the terminal one."""
+        while True:
+            event = await self.queue.get()
+            yield event
+            if event["event"] in TERMINAL:
+                return
+
+    async def blocking_body(self) -> dict[str, Any]:
+        """Wait for the end (a client disconnect does not cancel the run) and shape the reply."""
+        outcome = await asyncio.shield(self.outcome)
+        if outcome.error is not None:
+            err = outcome.error
+            raise ApiError(err.code, err.message, err.status)
+        body: dict[str, Any] = {
+            "event": "message",
+            "task_id": self.task_id,
+            "id": self.message_id,
+            "message_id": self.message_id,
+        }
+        if self.kind == "chat":
+            body["conversation_id"] = self.conversation_id
+        body.update(
+            {
+                "mode": self.app_mode,
+                "answer": outcome.answer,
+                "metadata": outcome.metadata,
+                "created_at": self.created_at,
+            }
+        )
+        return body
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    kind: Kind
+    query: str
+    inputs: dict[str, Any]
+    streaming: bool
+    conversation_id: str | None
+    files: Any
+    auto_generate_name: bool
+    trace_id: str | None
+    # advanced-chat only: run this published workflow version instead of the current one
+    workflow_id: str | None = None
+
+
+def parse_conversation_id(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise invalid_param("conversation_id must be a valid UUID")
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise invalid_param("conversation_id must be a valid UUID") from None
+
+
+async def conversation_history(
+    session: AsyncSession, conversation_id: str, turns: int
+) -> list[PromptMessage]:
+    """The model's memory of a conversation: its last `turns` turns that did not fail, oldest
+    first, as user / assistant prompt messages (a turn without an answer gives only its query)."""
+    if turns <= 0:
+        return []
+    rows = (
+        await session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.status == "normal")
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(turns)
+        )
+    ).all()
+    history: list[PromptMessage] = []
+    for row in reversed(rows):
+        history.append(PromptMessage("user", row.query))
+        if row.answer:
+            history.append(PromptMessage("assistant", row.answer))
+    return history
+
+
+def check_conversation(conversation: Conversation | None, app_id: str, end_user_id: str) -> Conversation:
+    """The conversation a new turn continues: 404 unless it is this app's and this user's and not
+    deleted; 400 `conversation_completed` once it has ended."""
+    if (
+        conversation is None
+        or conversation.app_id != app_id
+        or conversation.end_user_id != end_user_id
+        or conversation.is_deleted
+    ):
+        raise not_found(CONVERSATION_NOT_FOUND)
+    if conversation.status != "normal":
+        raise ApiError(
+            "conversation_completed", "The conversation has ended. Please start a new conversation.", 400
+        )
+    return conversation
+
+
+async def add_conversation(
+    session: AsyncSession,
+    ctx: AppScope,
+    version_id: str | None,
+    end_user_id: str,
+    inputs: dict[str, Any],
+    introduction: str,
+    now: datetime,
+) -> Conversation:
+    """Store a new conversation of this app and end user, named `New conversation` until a title
+    is generated; it keeps the first turn's inputs for the later turns."""
+    conversation = Conversation(
+        id=new_id(),
+        app_id=ctx.app_id,
+        app_version_id=version_id,
+        end_user_id=end_user_id,
+        name=NEW_CONVERSATION_NAME,
+        inputs=inputs,
+        introduction=introduction,
+        mode=ctx.mode,
+        created_at=now,
+        updated_at=now,
+    )
+    # Not flushed here: the id is set, and the row goes to the database with the first message
+    # (or with any earlier query, through autoflush).
+    session.add(conversation)
+    return conversation
+
+
+async def add_message(
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    version_id: str | None,
+    query: str,
+    inputs: dict[str, Any],
+    task_id: str,
+    trace_id: str | None,
+    files: list[RequestFile],
+    now: datetime,
+    threaded: bool = True,
+) -> Message:
+    """Add a new turn to a conversation: count it, store its message row (no answer yet; its
+    parent is the conversation's latest message when `threaded`) and the files the user sent."""
+    # A conversation not yet written (created in this transaction) has no messages to thread on.
+    # The lookup does not autoflush: the conversation's pending changes (updated_at) go out in one
+    # UPDATE with the new dialogue_count; no message of this turn is pending before this point.
+    parent = None
+    if threaded and not inspect(conversation).pending:
+        with session.no_autoflush:
+            parent = await session.scalar(
+                select(Message.id)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(1)
+            )
+    conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
+    message = Message(
+        app_id=conversation.app_id,
+        app_version_id=version_id,
+        conversation_id=conversation.id,
+        end_user_id=conversation.end_user_id,
+        parent_message_id=parent,
+        query=query,
+        inputs=inputs,
+        answer="",
+        status="normal",
+        task_id=task_id,
+        trace_id=trace_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    for f in files:
+        session.add(
+            MessageFile(
+                message_id=message.id,
+                type=f.type,
+                transfer_method=f.transfer_method,
+                url=f.url,
+                upload_file_id=f.upload.id if f.upload else None,
+                belongs_to="user",
+            )
+        )
+    return message
+
+
+def _prompt(
+    kind: Kind, config: ChatAppConfig, inputs: dict[str, Any], query: str, history: list[PromptMessage],
+    images: tuple[Any, ...],
+) -> tuple[PromptMessage, ...]:  # fmt: skip
+    system = render_template(config.pre_prompt, inputs).strip()
+    if kind == "completion":
+        text = "\n".join(part for part in (system, query) if part)
+        return (PromptMessage("user", text, images),)
+    messages: list[PromptMessage] = []
+    if system:
+        messages.append(PromptMessage("system", system))
+    messages.extend(history)
+    messages.append(PromptMessage("user", query, images))
+    return tuple(messages)
+
+
+# Drives a started run instead of `run_model` (agent loop, annotation replies, moderation presets);
+# same arguments as `run_model`, and like it ends with `end_run`.
+Runner = Callable[["GenerationRun", ChatModel, ModelRequest, TaskHandle, "str | None"], Awaitable[None]]
+
+
+async def start(
+    ctx: AppScope, app_config: HasAppConfig, user: str, params: GenerateParams, runner: Runner | None = None
+) -> GenerationRun:
+    """Validate the request, create the rows, start the model; return the running generation."""
+    config = load_config(app_config)
+    query = params.query.replace("\x00", "")
+    if params.kind == "chat" and not query:
+        raise invalid_param("query is required")
+    model = model_for(config.model)  # provider misconfiguration: a plain 400 before streaming
+    rt = runtime.current()
+    task_id = str(uuid.uuid4())
+    # One session: the end user first (committed on its own when created, as before), then the
+    # turn's rows in one transaction committed before the first event.
+    async with rt.database.session() as session:
+        end_user = await get_or_create_in(session, ctx.app_id, user)
+        conversation: Conversation | None = None
+        if params.conversation_id is not None:
+            if params.kind != "chat":  # a completion has no later turns
+                raise not_found(CONVERSATION_NOT_FOUND)
+            found = await session.get(Conversation, params.conversation_id)
+            conversation = check_conversation(found, ctx.app_id, end_user.id)
+            # Later turns keep the inputs stored with the conversation (Dify's behaviour).
+            inputs = dict(conversation.inputs or {})
+        else:
+            inputs = validate_inputs(config.user_input_form, params.inputs)
+        files = await resolve_request_files(
+            session, config.file_upload, params.files, app_id=ctx.app_id, tenant_id=ctx.tenant_id
+        )
+        history = (
+            await conversation_history(session, conversation.id, config.history_turns) if conversation else []
+        )
+        now = utcnow()
+        is_new = conversation is None
+        if conversation is None:
+            conversation = await add_conversation(
+                session, ctx, ctx.version_id, end_user.id, inputs, config.opening_statement, now
+            )
+        else:
+            conversation.updated_at = now
+        message = await add_message(
+            session,
+            conversation,
+            version_id=ctx.version_id,
+            query=query,
+            inputs=inputs,
+            task_id=task_id,
+            trace_id=params.trace_id,
+            files=files,
+            now=now,
+            threaded=params.kind == "chat",
+        )
+        owner = end_user.id
+        ids = (message.id, conversation.id, to_unix(now) or 0)
+        await session.commit()
+    log.info(
+        "generation started task=%s message=%s conversation=%s app=%s trace_id=%s",
+        task_id, ids[0], ids[1], ctx.app_id, params.trace_id,
+    )  # fmt: skip
+    run = GenerationRun(
+        kind=params.kind,
+        app_mode=ctx.mode,
+        task_id=task_id,
+        message_id=ids[0],
+        conversation_id=ids[1],
+        created_at=ids[2],
+    )
+    request = ModelRequest(
+        messages=_prompt(params.kind, config, inputs, query, history, _images(model, files)),
+        params=dict(config.model.completion_params),
+        purpose=params.kind,
+    )
+    handle = task_registry().register(task_id, owner)
+    title_query = query if params.kind == "chat" and is_new and params.auto_generate_name else None
+    handle.runner = asyncio.create_task(_drive(runner or run_model, run, model, request, handle, title_query))
+    return run
+
+
+async def _drive(
+    runner: Runner, run: GenerationRun, model: ChatModel, request: ModelRequest, handle: TaskHandle,
+    title_query: str | None,
+) -> None:  # fmt: skip
+    await runner(run, model, request, handle, title_query)
+
+
+def _images(model: ChatModel, files: list[RequestFile]) -> tuple[Any, ...]:
+    if not model.supports_vision:
+        return ()
+    return image_inputs(runtime.current().settings, files)
+
+
+async def run_model(
+    run: GenerationRun, model: ChatModel, request: ModelRequest, handle: TaskHandle, title_query: str | None
+) -> None:
+    """The default `Runner`: stream the model's answer as `message` events, then store the
+    message and end the run (`message_end`, or `error` when the model failed)."""
+    started = time.monotonic()
+    parts: list[str] = []
+    usage: Usage | None = None
+    error: ProviderError | ApiError | None = None
+    first_token: float | None = None
+    title_task = asyncio.create_task(generate_title(model, title_query)) if title_query else None
+    try:
+        async with contextlib.aclosing(until_stopped(model.stream(request), handle.stop_event)) as items:
+            async for item in items:
+                if isinstance(item, TextDelta):
+                    if first_token is None:
+                        first_token = time.monotonic() - started
+                    parts.append(item.text)
+                    event = run.envelope("message")
+                    event["answer"] = item.text
+                    run.queue.put_nowait(event)
+                else:
+                    usage = item
+    except ProviderError as exc:
+        error = exc
+    except Exception:
+        log.exception("model failure in task %s", run.task_id)
+        error = ApiError(*INTERNAL_EVENT)
+    stopped = handle.stopped and error is None
+    answer = "".join(parts)
+    latency = time.monotonic() - started
+    if usage is None:
+        usage = Usage(
+            prompt_tokens=sum(count_tokens(m.content) + 3 for m in request.messages),
+            completion_tokens=len(parts),
+        )
+    metadata = answer_metadata(usage, latency, first_token)
+    try:
+        title = None
+        if title_task is not None:
+            with contextlib.suppress(Exception):
+                title = await asyncio.wait_for(title_task, TITLE_TIMEOUT)
+        await save_answer(run, answer, usage, latency, metadata, error, title)
+    except Exception:
+        log.exception("could not persist message %s", run.message_id)
+        error = error or ApiError(*INTERNAL_EVENT)
+    finally:
+        if error is not None:
+            log.info("generation failed task=%s code=%s", run.task_id, error.code)
+        else:
+            log.info(
+                "generation %s task=%s tokens=%d latency=%.3fs",
+                "stopped" if stopped else "finished", run.task_id, usage.total_tokens, latency,
+            )  # fmt: skip
+        end_run(run, Outcome(answer=answer, metadata=metadata, error=error, stopped=stopped))
+
+
+async def title_for(model: ChatModel, title_query: str | None) -> str | None:
+    """A new conversation's generated name, or None (no query to name it after, the model
+    failed, or it took longer than `TITLE_TIMEOUT` seconds)."""
+    if not title_query:
+        return None
+    with contextlib.suppress(Exception):
+        return await asyncio.wait_for(generate_title(model, title_query), TITLE_TIMEOUT)
+    return None
+
+
+async def save_answer(
+    run: GenerationRun,
+    answer: str,
+    usage: Usage,
+    latency: float,
+    metadata: dict[str, Any],
+    error: ProviderError | ApiError | None,
+    title: str | None,
+) -> None:
+    """Store a finished generation's answer on its message row (see `complete_message`)."""
+    await complete_message(
+        run.message_id,
+        run.conversation_id,
+        answer=answer,
+        usage=usage,
+        latency=latency,
+        metadata=metadata,
+        error=None if error is None else error.message,
+        title=title,
+    )
+
+
+async def complete_message(
+    message_id: str | None,
+    conversation_id: str | None,
+    *,
+    answer: str,
+    usage: Usage,
+    latency: float,
+    metadata: dict[str, Any],
+    error: str | None,
+    title: str | None,
+) -> None:
+    """Write a finished turn onto its message row (answer, tokens, latency, metadata; a non-None
+    `error` marks the message failed) and give a conversation still called `New conversation`
+    its generated `title`. Every app mode that answers in a conversation ends its turn here."""
+    # Plain UPDATEs built once (no read first); `updated_at` still moves through its onupdate.
+    async with runtime.current().database.transaction() as session:
+        if message_id is not None:
+            params: dict[str, Any] = {
+                "b_id": message_id,
+                "b_answer": answer,
+                "b_message_tokens": usage.prompt_tokens,
+                "b_answer_tokens": usage.completion_tokens,
+                "b_latency": latency,
+                "b_metadata": metadata,
+            }
+            if error is None:
+                await session.execute(_COMPLETE_MESSAGE, params)
+            else:
+                await session.execute(_FAIL_MESSAGE, {**params, "b_error": error})
+        if title and conversation_id:
+            await session.execute(_NAME_CONVERSATION, {"b_id": conversation_id, "b_name": title})
+
+
+_message_table = Message.metadata.tables[Message.__tablename__]
+_conversation_table = Conversation.metadata.tables[Conversation.__tablename__]
+_messages = _message_table.c
+_conversations = _conversation_table.c
+_COMPLETE_MESSAGE = (
+    update(_message_table)
+    .where(_messages.id == bindparam("b_id"))
+    .values(
+        answer=bindparam("b_answer"),
+        message_tokens=bindparam("b_message_tokens"),
+        answer_tokens=bindparam("b_answer_tokens"),
+        provider_response_latency=bindparam("b_latency"),
+        total_price="0",
+        message_metadata=bindparam("b_metadata"),
+    )
+)
+_FAIL_MESSAGE = _COMPLETE_MESSAGE.values(status="error", error=bindparam("b_error"))
+_NAME_CONVERSATION = (
+    update(_conversation_table)
+    .where(_conversations.id == bindparam("b_id"), _conversations.name == NEW_CONVERSATION_NAME)
+    .values(name=bindparam("b_name"))
+)
+
+
+def end_run(run: GenerationRun, outcome: Outcome) -> None:
+    """The last step of every `Runner`: queue the terminal event (`error` when the outcome has
+    one, else `message_end` with its metadata), release the task id, settle the outcome."""
+    error = outcome.error
+    if error is not None:
+        event = run.envelope("error")
+        event.pop("id", None)
+        event.update({"code": error.code, "message": error.message, "status": error.status})
+    else:
+        event = run.envelope("message_end")
+        event["metadata"] = outcome.metadata
+        event["files"] = None
+    run.queue.put_nowait(event)
+    task_registry().unregister(run.task_id)
+    if not run.outcome.done():
+        run.outcome.set_result(outcome)
+
+
+async def stop(ctx: AppScope, user: str, task_id: str) -> None:
+    """Stop a running generation of this user; anything else is ignored (always success)."""
+    end_user = await end_user_for(ctx, user)
+    await task_registry().stop(task_id, end_user.id)

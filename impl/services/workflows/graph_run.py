@@ -1,0 +1,483 @@
+"""One graph run as the server sees it: its events, its record, its pauses, its end.
+
+`start_run` builds the variable pool, registers the stop handle (the shared task registry,
+so chat stop and shutdown reach it), and runs the engine in a background task. Every event
+is wrapped for the app family, appended to the run's in-memory log and announced to
+followers: the POST stream, blocking waiters and `GET /workflow/{id}/events`. The row (status,
+outputs, totals, event log, node executions) is written before the run's last events are
+published, so a client that saw `workflow_finished` reads the same values back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from impl import runtime
+from impl.db.models import TENANT_ID, to_unix, utcnow
+from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
+from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
+from impl.engine.runner import RunStopped
+from impl.providers import ChatModel, PromptMessage
+from impl.providers.function_calling import FunctionCallingModel
+from impl.services.apps.chat_config import parse_model
+from impl.services.apps.scope import model_for, tool_model_for
+from impl.services.media.files import preview_path, store_upload
+from impl.services.workflows import human_input
+from impl.tasks import TaskHandle, TaskRegistry
+from impl.tools import ToolFile
+
+log = logging.getLogger("impl.workflow_runs")
+
+WORKFLOW_TERMINAL = ("workflow_finished", "workflow_paused", "error")
+TIMEOUT = "timeout"
+CHAT_TERMINAL = ("message_end", "workflow_paused", "error")
+
+
+def registry() -> TaskRegistry:
+    tasks = runtime.current().tasks
+    assert isinstance(tasks, TaskRegistry)
+    return tasks
+
+
+def max_execution_time() -> float:
+    """Seconds a run may execute, paused time excluded (`WORKFLOW_MAX_EXECUTION_TIME`; 0 = no limit)."""
+    return runtime.current().settings.workflow_max_execution_time
+
+
+def http_allowed_hosts() -> frozenset[str]:
+    """Hosts the http-request node may reach on non-public addresses (the outbound allow-list)."""
+    return frozenset(runtime.current().settings.outbound_allowed_hosts)
+
+
+@dataclass
+class RunContext:
+    """The identity of a run and what it needs from the caller."""
+
+    run_id: str
+    task_id: str
+    app_id: str
+    mode: str
+    workflow_id: str
+    end_user_id: str
+    end_user_session: str
+    created_at: datetime
+    inputs: dict[str, Any]
+    conversation_id: str | None = None
+    message_id: str | None = None
+    history: list[PromptMessage] = field(default_factory=list)
+    # Called after the run ends (chatflow: message row, message_end); returns the final events.
+    finish_chat: Callable[[LiveRun, RunOutcome], Awaitable[list[dict[str, Any]]]] | None = None
+    write_variable: Callable[[str, Any], Awaitable[None]] | None = None
+
+
+@dataclass
+class LiveRun:
+    """A run in progress in this process."""
+
+    ctx: RunContext
+    handle: TaskHandle
+    log: list[dict[str, Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    paused: bool = False
+    finished: bool = False
+    result: asyncio.Future[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    runner: WorkflowRunner | None = None
+    # The execution-time budget: it runs while the graph runs, not while it waits for a human.
+    budget: float = 0.0
+    timer: asyncio.TimerHandle | None = None
+    timer_started: float = 0.0
+
+    def arm(self) -> None:
+        if self.budget > 0 and self.timer is None:
+            self.timer_started = time.monotonic()
+            self.timer = asyncio.get_running_loop().call_later(self.budget, self.handle.request_stop, TIMEOUT)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.budget = max(0.001, self.budget - (time.monotonic() - self.timer_started))
+
+    @property
+    def chat(self) -> bool:
+        return self.ctx.mode == "advanced-chat"
+
+    def wrap(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        ctx = self.ctx
+        if self.chat and name == "text_chunk":
+            event: dict[str, Any] = {
+                "event": "message",
+                "task_id": ctx.task_id,
+                "id": ctx.message_id,
+                "message_id": ctx.message_id,
+                "conversation_id": ctx.conversation_id,
+                "answer": data.get("text", ""),
+                "from_variable_selector": data.get("from_variable_selector"),
+                "created_at": to_unix(ctx.created_at),
+            }
+            return event
+        event = {"event": name, "task_id": ctx.task_id, "workflow_run_id": ctx.run_id, "data": data}
+        if self.chat:
+            event.update(
+                {
+                    "conversation_id": ctx.conversation_id,
+                    "message_id": ctx.message_id,
+                    "created_at": to_unix(ctx.created_at),
+                }
+            )
+        return event
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.log.append(event)
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def emit(self, name: str, data: dict[str, Any]) -> None:
+        self.publish(self.wrap(name, data))
+
+    async def follow(
+        self, start: int = 0, *, stop_at_pause: bool = True, replay: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events from `start` on, live, until a terminal one.
+
+        The stream of the request that started the run (`replay=False`) ends at its first
+        `workflow_paused`, even when the form was already submitted by the time a slow reader
+        gets there: for that stream the pause is terminal. A resume stream (`replay=True`)
+        replays the log from the start, so a pause ends it only when the run is still paused
+        at that point; with `stop_at_pause=False` no pause ends it."""
+        index = start
+        terminal = CHAT_TERMINAL if self.chat else WORKFLOW_TERMINAL
+        while True:
+            while index < len(self.log):
+                event = self.log[index]
+                index += 1
+                yield event
+                name = event.get("event")
+                if name == "workflow_paused":
+                    if not stop_at_pause:
+                        continue
+                    if not replay or (self.paused and index == len(self.log)):
+                        return
+                    continue
+                if name in terminal:
+                    return
+            if self.finished and index >= len(self.log):
+                return
+            await self.changed.wait()
+
+
+_LIVE: dict[str, LiveRun] = {}
+
+
+def live_run(run_id: str) -> LiveRun | None:
+    return _LIVE.get(run_id)
+
+
+async def store_tool_file(app_id: str, end_user_id: str, file: ToolFile) -> dict[str, Any]:
+    """Keep a file a tool made as an upload; return the engine's file mapping for it."""
+    rt = runtime.current()
+    async with rt.database.transaction() as session:
+        upload = await store_upload(
+            session,
+            rt.settings,
+            app_id=app_id,
+            tenant_id=TENANT_ID,
+            end_user_id=end_user_id,
+            filename=file.filename,
+            mime_type=file.mime_type,
+            data=file.data,
+        )
+        upload_id, size, extension = upload.id, upload.size, upload.extension
+    return {
+        "id": upload_id,
+        "related_id": upload_id,
+        "upload_file_id": upload_id,
+        "type": file.type,
+        "transfer_method": "tool_file",
+        "filename": file.filename,
+        "extension": f".{extension}" if extension else None,
+        "mime_type": file.mime_type,
+        "size": size,
+        "url": preview_path(upload_id),
+        "remote_url": None,
+    }
+
+
+class Hooks:
+    """`EngineHooks` for one run."""
+
+    def __init__(self, live: LiveRun) -> None:
+        self.live = live
+        self.history = list(live.ctx.history)
+        self.http_allowed_hosts = http_allowed_hosts()
+
+    def build_model(self, model: Mapping[str, Any]) -> ChatModel:
+        return model_for(parse_model(model))
+
+    def build_tool_model(self, model: Mapping[str, Any], strategy: str) -> FunctionCallingModel:
+        return tool_model_for(parse_model(model), strategy)
+
+    async def store_tool_file(self, file: ToolFile) -> dict[str, Any]:
+        """Keep a file a tool made (tool and agent nodes) as an upload of this run's end user."""
+        return await store_tool_file(self.live.ctx.app_id, self.live.ctx.end_user_id, file)
+
+    async def write_conversation_variable(self, name: str, value: Any) -> None:
+        if self.live.ctx.write_variable is not None:
+            await self.live.ctx.write_variable(name, value)
+
+    async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]:
+        live = self.live
+        ctx = live.ctx
+        form_row = await human_input.create_form(
+            app_id=ctx.app_id, run_id=ctx.run_id, node_id=node.id, node_title=node.title, definition=form
+        )
+        expiration = to_unix(form_row.expires_at)
+        live.emit(
+            "human_input_required",
+            {
+                "form_id": form_row.id,
+                "node_id": node.id,
+                "node_title": node.title,
+                "form_content": form["form_content"],
+                "inputs": form["inputs"],
+                "actions": [{"id": a["id"], "button_style": a["button_style"]} for a in form["user_actions"]],
+                "display_in_ui": True,
+                "form_token": form_row.token,
+                "resolved_default_values": form["resolved_default_values"],
+                "expiration_time": expiration,
+            },
+        )
+        paused: dict[str, Any] = {
+            "workflow_run_id": ctx.run_id,
+            "paused_nodes": [node.id],
+            "outputs": {},
+            "reasons": [{"type": "human_input_required", "form_id": form_row.id, "node_id": node.id}],
+            "status": "paused",
+            "created_at": to_unix(ctx.created_at),
+            "elapsed_time": round(time.monotonic() - runner.started, 6),
+            "total_tokens": runner.total_tokens,
+            "total_steps": runner.index,
+        }
+        event = live.wrap("workflow_paused", paused)
+        await _save(live, runner, status="paused", extra=[event])
+        live.paused = True
+        live.disarm()
+        live.publish(event)
+        if not live.result.done():
+            live.result.set_result(_result_data(live, runner, "paused", None, {}))
+        try:
+            outcome = await human_input.wait_for_submission(
+                form_row.id, form_row.expires_at, live.handle.stop_event
+            )
+        finally:
+            live.paused = False
+            live.arm()
+        await _set_status(ctx.run_id, "running")
+        live.emit("workflow_started", _started_data(ctx, "resumption"))
+        if outcome is None:  # stopped while waiting: the run leaves the pause to end as stopped
+            raise RunStopped()
+        if outcome.get("timed_out"):
+            live.emit(
+                "human_input_form_timeout",
+                {"node_id": node.id, "node_title": node.title, "expiration_time": expiration},
+            )
+        else:
+            action = str(outcome.get("action") or "")
+            titles = {a["id"]: a["title"] for a in form["user_actions"]}
+            live.emit(
+                "human_input_form_filled",
+                {
+                    "node_id": node.id,
+                    "node_title": node.title,
+                    "rendered_content": human_input.render(form["form_content"], outcome.get("inputs") or {}),
+                    "action_id": action,
+                    "action_text": titles.get(action, action),
+                    "submitted_data": dict(outcome.get("inputs") or {}),
+                },
+            )
+        return outcome
+
+
+def _started_data(ctx: RunContext, reason: str) -> dict[str, Any]:
+    return {
+        "id": ctx.run_id,
+        "workflow_id": ctx.workflow_id,
+        "inputs": ctx.inputs,
+        "created_at": to_unix(ctx.created_at),
+        "reason": reason,
+    }
+
+
+def _result_data(
+    live: LiveRun, runner: WorkflowRunner, status: str, error: str | None, outputs: dict[str, Any] | None,
+    finished_at: datetime | None = None, elapsed: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    ctx = live.ctx
+    return {
+        "id": ctx.run_id,
+        "workflow_id": ctx.workflow_id,
+        "status": status,
+        "outputs": outputs,
+        "error": error,
+        "elapsed_time": round(elapsed if elapsed is not None else time.monotonic() - runner.started, 6),
+        "total_tokens": runner.total_tokens,
+        "total_steps": runner.index,
+        "created_by": {"id": ctx.end_user_id, "user": ctx.end_user_session},
+        "created_at": to_unix(ctx.created_at),
+        "finished_at": to_unix(finished_at),
+        "exceptions_count": runner.exceptions_count,
+        "files": [],
+    }
+
+
+async def _set_status(run_id: str, status: str) -> None:
+    async with runtime.current().database.transaction() as session:
+        row = await session.get(WorkflowRun, run_id)
+        if row is not None:
+            row.status = status
+
+
+async def _save(
+    live: LiveRun, runner: WorkflowRunner, *, status: str, outcome: RunOutcome | None = None,
+    finished_at: datetime | None = None, extra: list[dict[str, Any]] | None = None,
+) -> None:  # fmt: skip
+    """Write the run row (and, at the end, its node executions)."""
+    async with runtime.current().database.transaction() as session:
+        row = await session.get(WorkflowRun, live.ctx.run_id)
+        if row is None:
+            return
+        row.status = status
+        row.event_log = [*live.log, *(extra or [])]
+        row.total_tokens = runner.total_tokens
+        row.total_steps = runner.index
+        row.exceptions_count = runner.exceptions_count
+        row.elapsed_time = time.monotonic() - runner.started
+        if outcome is not None:
+            row.outputs = outcome.outputs
+            row.error = outcome.error
+            row.elapsed_time = outcome.elapsed_time
+            row.finished_at = finished_at
+            for data in runner.executions:
+                session.add(
+                    WorkflowNodeExecution(
+                        id=data["id"],
+                        workflow_run_id=live.ctx.run_id,
+                        node_id=data["node_id"],
+                        node_type=data["node_type"],
+                        title=data["title"],
+                        index=data["index"],
+                        predecessor_node_id=data.get("predecessor_node_id"),
+                        iteration_id=data.get("iteration_id"),
+                        loop_id=data.get("loop_id"),
+                        inputs=data.get("inputs"),
+                        process_data=data.get("process_data"),
+                        outputs=data.get("outputs"),
+                        status=data["status"],
+                        error=data.get("error"),
+                        elapsed_time=float(data.get("elapsed_time") or 0.0),
+                        execution_metadata=data.get("execution_metadata"),
+                        finished_at=finished_at,
+                    )
+                )
+
+
+def build_pool(graph: Graph, inputs: dict[str, Any], system: dict[str, Any], environment: Any,
+               conversation: dict[str, Any] | None = None) -> VariablePool:  # fmt: skip
+    pool = VariablePool()
+    pool.values["sys"] = dict(system)
+    env: dict[str, Any] = {}
+    for item in environment or []:
+        if isinstance(item, Mapping) and item.get("name"):
+            env[str(item["name"])] = item.get("value")
+    pool.values["env"] = env
+    pool.values["conversation"] = dict(conversation or {})
+    pool.values[graph.start_node().id] = dict(inputs)
+    return pool
+
+
+async def start_run(ctx: RunContext, graph: Graph, pool: VariablePool) -> LiveRun:
+    """Start the engine in the background; the first event (`workflow_started`) is already logged."""
+    handle = registry().register(ctx.task_id, ctx.end_user_id)
+    live = LiveRun(ctx=ctx, handle=handle, budget=max_execution_time())
+    live.arm()
+    _LIVE[ctx.run_id] = live
+    live.emit("workflow_started", _started_data(ctx, "initial"))
+    runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
+    live.runner = runner
+    handle.runner = asyncio.create_task(_drive(live, runner))
+    log.info(
+        "workflow run started run=%s task=%s app=%s mode=%s", ctx.run_id, ctx.task_id, ctx.app_id, ctx.mode
+    )
+    return live
+
+
+async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
+    ctx = live.ctx
+    try:
+        try:
+            outcome = await runner.run()
+            if outcome.status == "stopped" and live.handle.stop_reason == TIMEOUT:
+                outcome.error = f"The run exceeded the maximum execution time ({max_execution_time():g} s)."
+        except Exception as exc:  # an engine bug must still end the run cleanly
+            log.exception("workflow run %s crashed", ctx.run_id)
+            outcome = RunOutcome(
+                status="failed",
+                outputs={},
+                error=f"Internal error: {type(exc).__name__}",
+                total_tokens=runner.total_tokens,
+                total_steps=runner.index,
+                exceptions_count=runner.exceptions_count,
+                answer="",
+                elapsed_time=time.monotonic() - runner.started,
+            )
+        finished_at = utcnow()
+        data = _result_data(
+            live, runner, outcome.status, outcome.error, outcome.outputs, finished_at, outcome.elapsed_time
+        )
+        final = [live.wrap("workflow_finished", data)]
+        if ctx.finish_chat is not None:
+            try:
+                final.extend(await ctx.finish_chat(live, outcome))
+            except Exception:
+                log.exception("could not finish the chat message of run %s", ctx.run_id)
+        try:
+            await _save(
+                live, runner, status=outcome.status, outcome=outcome, finished_at=finished_at, extra=final
+            )
+        except Exception:
+            log.exception("could not persist workflow run %s", ctx.run_id)
+        live.log.extend(final)
+        live.finished = True
+        live.changed.set()
+        if not live.result.done():
+            live.result.set_result(data)
+        log.info("workflow run %s %s steps=%d tokens=%d", ctx.run_id, outcome.status, outcome.total_steps,
+                 outcome.total_tokens)  # fmt: skip
+    finally:
+        live.disarm()
+        live.finished = True
+        live.changed.set()
+        if not live.result.done():
+            live.result.set_exception(RuntimeError("the run ended without a result"))
+        registry().unregister(ctx.task_id)
+        _LIVE.pop(ctx.run_id, None)
+
+
+async def wait_result(live: LiveRun) -> dict[str, Any]:
+    """The blocking reply's `data`: after the run ends (or pauses). A disconnect does not cancel the run."""
+    return await asyncio.shield(live.result)
+
+
+async def stop_task(task_id: str) -> None:
+    """Workflow stop: no owner check (Dify's behaviour); unknown tasks are ignored."""
+    handle = registry().get(task_id)
+    if handle is not None:
+        handle.request_stop("user")

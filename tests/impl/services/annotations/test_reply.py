@@ -1,0 +1,103 @@
+"""Annotation reply jobs and matching, in-process on a migrated SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from impl import runtime
+from impl.config import Settings
+from impl.db import migrate
+from impl.db.chat_extras_models import Annotation
+from impl.db.engine import Database
+from impl.errors import ApiError
+from impl.services.annotations import reply
+from impl.services.annotations import store as annotation_store
+from impl.services.apps import store
+from impl.services.apps.store import AppContext
+from impl.tasks import TaskRegistry
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "apps"
+SETTINGS = {"score_threshold": 0.75, "embedding_provider_name": "local", "embedding_model_name": "tfidf"}
+
+
+@pytest.fixture
+async def ctx(tmp_path: Path) -> AsyncIterator[AppContext]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dify.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    previous = runtime._current
+    runtime.set_current(
+        runtime.Runtime(settings=Settings(data_dir=tmp_path), database=db, tasks=TaskRegistry())
+    )
+    try:
+        app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
+        yield await store.load_context(db, app.id)
+    finally:
+        runtime.set_current(previous)
+        await db.dispose()
+
+
+async def _finish(ctx: AppContext, action: str) -> dict[str, object]:
+    job = await reply.start_job(ctx, action, SETTINGS)
+    assert job["job_status"] == "waiting"
+    await reply.wait_for_jobs()
+    return await reply.job_status(ctx, action, str(job["job_id"]))
+
+
+async def test_enable_match_record_disable(ctx: AppContext) -> None:
+    note = await annotation_store.create(
+        ctx, {"question": "Where is the ferry terminal?", "answer": "Cais do Sodré"}
+    )
+    assert await reply.match(ctx, "where is the ferry terminal") is None  # off
+    done = await _finish(ctx, "enable")
+    assert done["job_status"] == "completed" and done["error_msg"] == ""
+    settings = await reply.reply_settings(ctx)
+    assert settings.enabled and settings.score_threshold == 0.75 and settings.embedding_model_name == "tfidf"
+    hit = await reply.match(ctx, "where is the ferry terminal")
+    assert hit is not None and hit.annotation_id == note["id"] and hit.answer == "Cais do Sodré"
+    assert await reply.match(ctx, "what is the weather like") is None
+
+    db = runtime.current().database
+    async with db.session() as session:
+        before = (await session.get(Annotation, note["id"])).updated_at  # type: ignore[union-attr]
+    await reply.record_hit(ctx, hit, None, "where is the ferry terminal")
+    async with db.session() as session:
+        row = await session.get(Annotation, note["id"])
+        assert row is not None and row.hit_count == 1 and row.updated_at == before
+
+    # Edits are seen without re-enabling (the index is rebuilt when annotations change).
+    await annotation_store.update(
+        ctx, str(note["id"]), {"question": "Which tram goes to Belém?", "answer": "15E"}
+    )
+    changed = await reply.match(ctx, "which tram goes to belem")
+    assert changed is not None and changed.answer == "15E"
+
+    assert (await _finish(ctx, "disable"))["job_status"] == "completed"
+    assert await reply.match(ctx, "which tram goes to belem") is None
+
+
+async def test_failed_job_reports_error(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(_app_id: str) -> None:
+        raise RuntimeError("index store unavailable")
+
+    monkeypatch.setattr(reply, "_index", broken)
+    done = await _finish(ctx, "enable")
+    assert done["job_status"] == "error" and done["error_msg"] == "RuntimeError: index store unavailable"
+
+
+async def test_job_validation(ctx: AppContext) -> None:
+    for body in (
+        {**SETTINGS, "score_threshold": -0.1},
+        {**SETTINGS, "score_threshold": True},
+        [],
+        {"score_threshold": 1},
+    ):
+        with pytest.raises(ApiError) as err:
+            await reply.start_job(ctx, "enable", body)
+        assert err.value.code == "invalid_param"
+    with pytest.raises(ApiError, match="The job does not exist."):
+        await reply.job_status(ctx, "enable", "00000000-0000-0000-0000-000000000000")
