@@ -6,7 +6,8 @@ import dataclasses
 
 from impl import runtime
 from impl.db.models import EndUser
-from impl.providers import ChatModel, ModelConfig, build_model, build_tool_model
+from impl.errors import ApiError
+from impl.providers import ChatModel, ModelConfig, ProviderError, build_model, build_tool_model
 from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.end_users import get_or_create
 from impl.services.apps.store import AppContext
@@ -30,8 +31,13 @@ def _with_settings(config: ModelConfig) -> ModelConfig:
 
 def model_for(config: ModelConfig) -> ChatModel:
     """The app's model on its routed back end (`impl.providers.routing`); the server's
-    OpenAI settings fill what the DSL and the environment leave out."""
-    return build_model(_with_settings(config))
+    OpenAI settings fill what the DSL and the environment leave out.  A provider that is not
+    configured (no route, no key) is Dify's `provider_not_initialize` (400), raised before any
+    stream opens."""
+    try:
+        return build_model(_with_settings(config))
+    except ProviderError as exc:
+        raise ApiError(exc.code, exc.message, exc.status) from exc
 
 
 def tool_model_for(config: ModelConfig, strategy: str = "function_call") -> FunctionCallingModel:
