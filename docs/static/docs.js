@@ -1,10 +1,10 @@
 /* Dify Service API docs: tabs, copy, highlighting and samples filled from the reader's app.
-   No dependencies; the sample generators mirror impl/docs/samples.py line for line. */
+   No dependencies; the sample generators mirror spectools/docs/samples.py line for line. */
 (function () {
   "use strict";
   var KEY_ENV = "DIFY_API_KEY";
 
-  // ---- sample generators (twin of impl/docs/samples.py) ---------------------------------
+  // ---- sample generators (twin of spectools/docs/samples.py) ---------------------------------
   function qv(v) { return typeof v === "boolean" ? (v ? "true" : "false") : String(v); }
   function enc(s) {
     return encodeURIComponent(s).replace(/[!'()*]/g, function (c) {

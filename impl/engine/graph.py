@@ -1,7 +1,7 @@
 """The graph of a Dify workflow DSL: nodes, edges with branch handles, container scopes.
 
-`check_supported` is what import runs: every node type must be one this engine executes, and
-a code node is refused because this server cannot sandbox arbitrary code.
+`check_supported` is what import runs: every node type must be one this engine executes (code
+nodes included: they run in `impl.sandbox`).
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ SUPPORTED_TYPES = frozenset(
         "loop-start",
         "loop-end",
         "human-input",
+        "code",
         "tool",
         "agent",
     }
 )
 # Node types refused with a specific reason.
-REFUSED_TYPES = {
-    "code": "code nodes run arbitrary Python/JavaScript and this server has no sandbox for them",
-}
+REFUSED_TYPES: dict[str, str] = {}
 CONTAINER_TYPES = frozenset({"iteration", "loop"})
 # UI-only nodes of the canvas (notes), never executed.
 IGNORED_TYPES = frozenset({"", "custom-note"})

@@ -101,13 +101,13 @@ def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 def test_import_refuses_graphs_the_engine_cannot_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Every app mode has a runtime now; a workflow with a code node (no sandbox) is still refused.
-    dsl = (EXAMPLES / "workflow.yml").read_text().replace("type: template-transform", "type: code")
-    path = tmp_path / "code.yml"
+    # Every app mode has a runtime now; a workflow with a node type the engine lacks is refused.
+    dsl = (EXAMPLES / "workflow.yml").read_text().replace("type: template-transform", "type: tool")
+    path = tmp_path / "tool.yml"
     path.write_text(dsl)
     code, out, err = _main(capsys, "apps", "import", str(path), "--data-dir", str(tmp_path))
     assert code == 2
-    assert "code nodes run arbitrary Python/JavaScript" in err
+    assert "does not support: tool" in err
     assert out == ""
 
 

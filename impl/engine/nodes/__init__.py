@@ -2,6 +2,7 @@
 
 import impl.engine.nodes.agent
 import impl.engine.nodes.basic
+import impl.engine.nodes.code
 import impl.engine.nodes.containers
 import impl.engine.nodes.http
 import impl.engine.nodes.human

@@ -12,10 +12,10 @@ import pytest
 from _schemas import validate
 from conftest import DOCS, SPEC
 
-from impl.docs.catalog import LANGS
-from impl.docs.pages import PAGES, PageBuilder, Translator
-from impl.docs.render import Site
-from impl.docs.spec import MODES, load_bundle
+from spectools.docs.catalog import LANGS
+from spectools.docs.pages import PAGES, PageBuilder, Translator
+from spectools.docs.render import Site
+from spectools.docs.spec import MODES, load_bundle
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 
@@ -127,7 +127,7 @@ def test_rendered_code_blocks_parse(built_site: Path) -> None:
 
 
 def test_streaming_samples_follow_the_grammar(site: Site) -> None:
-    from impl.docs.streams import grammars, happy_path
+    from spectools.docs.streams import grammars, happy_path
 
     all_grammars = grammars(site.bundle)
     assert all_grammars

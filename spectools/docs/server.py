@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from impl.docs.catalog import LANGS
-from impl.docs.pages import PAGES
-from impl.docs.render import Site
+from spectools.docs.catalog import LANGS
+from spectools.docs.pages import PAGES
+from spectools.docs.render import Site
 
 Scope = Mapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -10,10 +10,10 @@ from typing import Any
 
 import jinja2
 
-from impl.docs import DEFAULT_BASE_URL, markup
-from impl.docs.catalog import LANGS, Catalog, load_sources
-from impl.docs.pages import PAGES, TOPICS, PageBuilder, Translator
-from impl.docs.spec import MODES, SpecBundle, load_bundle
+from spectools.docs import DEFAULT_BASE_URL, markup
+from spectools.docs.catalog import LANGS, Catalog, load_sources
+from spectools.docs.pages import PAGES, TOPICS, PageBuilder, Translator
+from spectools.docs.spec import MODES, SpecBundle, load_bundle
 
 LANG_NAMES = {"en": "English", "zh": "简体中文", "ja": "日本語"}
 HTML_LANG = {"en": "en", "zh": "zh-Hans", "ja": "ja"}

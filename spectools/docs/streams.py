@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.docs.spec import Loc, SpecBundle, event_name, union_members
+from spectools.docs.spec import Loc, SpecBundle, event_name, union_members
 
 # Content events shown in a sample stream, by group; the first one a state allows is used.
 _TYPICAL_GROUPS: tuple[tuple[str, ...], ...] = (
@@ -186,7 +186,7 @@ def happy_path(g: Grammar) -> list[str]:
 
 
 def view(bundle: SpecBundle, g: Grammar, translate: Any) -> GrammarView:
-    from impl.docs.spec import text_key
+    from spectools.docs.spec import text_key
 
     node = g.node
     desc = node.get("description")

@@ -1,4 +1,4 @@
-"""impl.spec_bundle: JSON bundles of the spec (external refs resolved; fully dereferenced)."""
+"""spectools.bundle: JSON bundles of the spec (external refs resolved; fully dereferenced)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from impl.spec_bundle import BundleError, write_bundles
+from spectools.bundle import BundleError, write_bundles
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import jsonschema
 
-from impl.docs.spec import Loc, SpecBundle
+from spectools.docs.spec import Loc, SpecBundle
 
 
 def _to_jsonschema(bundle: SpecBundle, node: Any, loc: Loc, depth: int = 0) -> Any:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from conftest import DOCS, MINI_SPEC, SPEC
 
-from impl.docs import check_catalogs
-from impl.docs.catalog import Catalog, load_json, main, merge, scaffold, source_hash, spec_sources
-from impl.docs.render import Site
-from impl.docs.spec import load_bundle
+from spectools.docs import check_catalogs
+from spectools.docs.catalog import Catalog, load_json, main, merge, scaffold, source_hash, spec_sources
+from spectools.docs.render import Site
+from spectools.docs.spec import load_bundle
 
 
 def test_real_catalogs_are_complete_and_fresh() -> None:
@@ -99,7 +99,7 @@ def test_cli_missing_lists_keys(tmp_path: Path, capsys: object) -> None:
 
 
 def test_code_spans_may_wrap_across_lines() -> None:
-    from impl.docs.catalog import code_spans
+    from spectools.docs.catalog import code_spans
 
     english = 'ends with `data.status:\n  failed` then `error`.\n\n```json\n{"a": 1}\n```\n'
     assert code_spans(english) == ["data.status: failed", "error", '{"a": 1}']

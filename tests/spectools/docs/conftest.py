@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from impl.docs import build_site
-from impl.docs.render import Site
+from spectools.docs import build_site
+from spectools.docs.render import Site
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "spec"
 DOCS = ROOT / "docs"
 MINI_SPEC = Path(__file__).resolve().parent / "fixtures" / "mini" / "spec"

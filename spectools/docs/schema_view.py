@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.docs.spec import Loc, SpecBundle, text_key
+from spectools.docs.spec import Loc, SpecBundle, text_key
 
 MAX_DEPTH = 6
 # (key, English) -> the text shown; the renderer passes a translator here.

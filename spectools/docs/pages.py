@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from impl.docs.catalog import Catalog
-from impl.docs.samples import GENERATORS, RequestModel, fill_path, sse_text
-from impl.docs.schema_view import FieldRow, SchemaWalker
-from impl.docs.spec import MODES, Loc, Operation, SpecBundle, event_name
-from impl.docs.streams import GrammarView, grammar_for_union, grammars, sample_stream, union_events, view
+from spectools.docs.catalog import Catalog
+from spectools.docs.samples import GENERATORS, RequestModel, fill_path, sse_text
+from spectools.docs.schema_view import FieldRow, SchemaWalker
+from spectools.docs.spec import MODES, Loc, Operation, SpecBundle, event_name
+from spectools.docs.streams import GrammarView, grammar_for_union, grammars, sample_stream, union_events, view
 
 TOPICS: tuple[str, ...] = ("authentication", "streaming", "errors", "files", "pagination", "tracing")
 PAGES: tuple[str, ...] = ("index", *MODES, *TOPICS)

@@ -20,8 +20,8 @@ import uvicorn
 from conftest import DOCS, ROOT, SPEC
 from playwright.sync_api import sync_playwright
 
-from impl.docs import docs_asgi_app
-from impl.docs.spec import load_bundle
+from spectools.docs import docs_asgi_app
+from spectools.docs.spec import load_bundle
 
 ARTIFACTS = ROOT / "test-artifacts" / "docs"
 CHROMIUM = "/usr/bin/chromium"

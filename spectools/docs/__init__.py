@@ -27,7 +27,7 @@ Public API (for the CLI and the server):
     `<base>/parameters` and `<base>/info` with it and rewrites the samples' `inputs` with the
     app's input variables.  The key never appears in a URL and is not stored.
 
-Catalog tooling: ``python -m impl.docs.catalog --missing zh | --scaffold zh | --check``.
+Catalog tooling: ``python -m spectools.docs.catalog --missing zh | --scaffold zh | --check``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from impl.docs.server import ASGIApp, Scope
+    from spectools.docs.server import ASGIApp, Scope
 
-# Imported lazily so that `python -m impl.docs.catalog` runs without a double import.
+# Imported lazily so that `python -m spectools.docs.catalog` runs without a double import.
 DEFAULT_BASE_URL = "https://api.dify.ai/v1"
 
 
@@ -50,13 +50,13 @@ def build_site(
     langs: Sequence[str] | None = None,
     base_url: str | None = None,
 ) -> list[Path]:
-    from impl.docs.render import build_site as _build
+    from spectools.docs.render import build_site as _build
 
     return _build(spec_dir, docs_dir, out_dir, langs, base_url)
 
 
 def check_catalogs(spec_dir: Path, docs_dir: Path) -> list[str]:
-    from impl.docs.catalog import check_catalogs as _check
+    from spectools.docs.catalog import check_catalogs as _check
 
     return _check(spec_dir, docs_dir)
 
@@ -66,13 +66,13 @@ def docs_asgi_app(
     docs_dir: Path,
     base_url_for_request: Callable[[Scope], str] | None = None,
 ) -> ASGIApp:
-    from impl.docs.server import docs_asgi_app as _app
+    from spectools.docs.server import docs_asgi_app as _app
 
     return _app(spec_dir, docs_dir, base_url_for_request)
 
 
 def default_base_url(scope: Scope) -> str:
-    from impl.docs.server import default_base_url as _default
+    from spectools.docs.server import default_base_url as _default
 
     return _default(scope)
 

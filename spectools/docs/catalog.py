@@ -12,9 +12,9 @@ English it was made from>}`.  An entry is *missing* when the key has none, *stal
 hash differs from the current English, and *unused* when its key no longer exists.  A
 translation must keep every `` `code` `` span of the English verbatim (wire literals).
 
-    python -m impl.docs.catalog --missing zh        # list missing and stale keys with their English
-    python -m impl.docs.catalog --scaffold zh       # add missing keys (English text, empty hash) for editing
-    python -m impl.docs.catalog --check             # every problem, exit 1 if any
+    python -m spectools.docs.catalog --missing zh    # list missing and stale keys with their English
+    python -m spectools.docs.catalog --scaffold zh   # add missing keys (English text, empty hash) to edit
+    python -m spectools.docs.catalog --check         # every problem, exit 1 if any
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from impl.docs.spec import Loc, SpecBundle, load_bundle, text_key
+from spectools.docs.spec import Loc, SpecBundle, load_bundle, text_key
 
 LANGS: tuple[str, ...] = ("en", "zh", "ja")
 TRANSLATED_LANGS: tuple[str, ...] = ("zh", "ja")
@@ -259,7 +259,9 @@ def merge(spec_dir: Path, docs_dir: Path, lang: str, translations: dict[str, str
 
 def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
-    parser = argparse.ArgumentParser(prog="python -m impl.docs.catalog", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m spectools.docs.catalog", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--spec-dir", type=Path, default=root / "spec")
     parser.add_argument("--docs-dir", type=Path, default=root / "docs")
     group = parser.add_mutually_exclusive_group(required=True)
