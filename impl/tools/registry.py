@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from impl.providers.routing import Routes, active, provider_key
 from impl.tools import media, time_tools, utilities, web
 from impl.tools.base import Tool, ToolError
-from impl.tools.mcp import server_tools
 
 BUILTIN: dict[tuple[str, str], Tool] = {
     (t.provider, t.name): t for t in (*time_tools.TOOLS, *web.TOOLS, *utilities.TOOLS, *media.TOOLS)
@@ -114,6 +113,8 @@ async def resolve_tool(provider: str | None, tool: str) -> Tool:
             f"the tool {tool!r} of provider {provider!r} is not available on this server "
             "(map the provider to an MCP server in the DIFY_MODEL_ROUTES file)"
         )
+    from impl.tools.mcp import server_tools  # the MCP SDK is loaded on first use only
+
     for candidate in await server_tools(server, routes.mcp_servers[server], str(provider)):
         if candidate.name == tool:
             return candidate
@@ -130,4 +131,6 @@ async def provider_tools(provider: str | None) -> list[Tool]:
     server = mcp_server_for(provider, routes)
     if server is None:
         raise ToolNotConfigured(f"the tool provider {provider!r} is not available on this server")
+    from impl.tools.mcp import server_tools
+
     return await server_tools(server, routes.mcp_servers[server], str(provider))

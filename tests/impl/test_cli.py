@@ -102,12 +102,16 @@ def test_import_refuses_graphs_the_engine_cannot_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Every app mode has a runtime now; a workflow with a node type the engine lacks is refused.
-    dsl = (EXAMPLES / "workflow.yml").read_text().replace("type: template-transform", "type: tool")
-    path = tmp_path / "tool.yml"
+    dsl = (
+        (EXAMPLES / "workflow.yml")
+        .read_text()
+        .replace("type: template-transform", "type: knowledge-retrieval")
+    )
+    path = tmp_path / "retrieval.yml"
     path.write_text(dsl)
     code, out, err = _main(capsys, "apps", "import", str(path), "--data-dir", str(tmp_path))
     assert code == 2
-    assert "does not support: tool" in err
+    assert "does not support: knowledge-retrieval" in err
     assert out == ""
 
 
@@ -142,3 +146,28 @@ def test_demo_keys_file_matches_the_server(live_server: LiveServer) -> None:
     for mode, key in keys.items():
         assert re.fullmatch(r"app-[A-Za-z0-9]{24}", key)
         assert _info(live_server, key).json()["mode"] == mode
+
+
+def test_import_warns_about_tools_and_models_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIFY_BUILTIN_MODELS", raising=False)
+    monkeypatch.delenv("DIFY_MODEL_ROUTES", raising=False)
+    monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+    dsl = (EXAMPLES / "workflow.yml").read_text()
+    tool = (
+        "    - id: rss\n      data:\n        type: tool\n        title: RSS\n"
+        "        provider_id: acme/rss/rss\n        tool_name: fetch\n"
+        "    - id: talk\n      data:\n        type: llm\n        title: Talk\n"
+        "        model: {provider: moonshot, name: kimi, mode: chat}\n        prompt_template: []\n"
+    )
+    path = tmp_path / "needs.yml"
+    path.write_text(dsl.replace("    nodes:\n", "    nodes:\n" + tool, 1))
+    code, out, _err = _main(capsys, "apps", "import", str(path), "--data-dir", str(tmp_path))
+    assert code == 0, out
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: model moonshot/kimi: Model provider 'moonshot' is not initialized: "
+        "set MOONSHOT_API_KEY on the server.",
+        "warning: tool acme/rss/rss/fetch: not available on this server (map it to an MCP server)",
+    ]
