@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -16,7 +17,8 @@ from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import ApiError
 from impl.routing import MissingHandlersError
-from impl.services.apps import dsl, keys, store
+from impl.services import requirements
+from impl.services.apps import keys, store
 from impl.services.apps.dsl import RUNNABLE_MODES, DslError
 from impl.spec import SpecError
 
@@ -125,6 +127,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.no_docs:
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         build_docs_site(settings, args.docs_base_url or f"http://{host}:{args.port}/v1")
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     app = create_app(settings)
     _GracefulServer = _graceful_server_class()
     config = uvicorn.Config(
@@ -143,6 +147,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+def worker_app() -> Any:
+    """The app of one `serve --workers N` worker process (settings from the environment the
+    parent set)."""
+    from impl.app import create_app
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(settings)
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """N uvicorn worker processes on one socket. They share the database and Redis, which
+    carries what must cross processes (stop flags, live event logs); without Redis a stop or a
+    follow landing on another worker would find nothing, so it is required."""
+    import uvicorn
+
+    if not settings.redis_url:
+        _out("--workers N needs REDIS_URL: the workers share stop flags and live run events through Redis.")
+        return 2
+    os.environ.update(
+        {
+            "DIFY_DATA_DIR": str(settings.data_dir),
+            "DATABASE_URL": settings.database_url,
+            "LOG_LEVEL": settings.log_level,
+            "VALIDATE_RESPONSES": "true" if settings.validate_responses else "false",
+        }
+    )
+    uvicorn.run(
+        "impl.cli:worker_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    return 0
+
+
 def cmd_apps_import(args: argparse.Namespace) -> int:
     settings = _settings(args)
     text = Path(args.file).read_text(encoding="utf-8")
@@ -156,12 +203,45 @@ def cmd_apps_import(args: argparse.Namespace) -> int:
 
     app_id, mode, number, token = _with_db(settings, work)
     _out(f"app {app_id} ({mode}) version {number}")
-    for warning in dsl.requirements(dsl.parse_dsl(text)):
-        _out(f"warning: {warning}")
     if token:
         _out(f"key: {token}")
         _out("(the key is shown only once)")
+    _warn(requirements.check_text(text, requirements.environment_of(settings.openai_api_key)))
     return 0
+
+
+def _warn(findings: Sequence[requirements.Finding]) -> None:
+    """What cannot run here, on stderr (the import itself succeeded)."""
+    if findings:
+        sys.stderr.write(f"warning: {len(findings)} part(s) of this app cannot run on this server:\n")
+    for finding in findings:
+        sys.stderr.write(f"warning: {finding}\n")
+    sys.stderr.flush()
+
+
+def cmd_apps_check(args: argparse.Namespace) -> int:
+    """APP is a DSL file (when such a file exists) or the id of an imported app. Exit 0 when
+    everything can run here, 1 when something cannot (each printed as a warning), 2 when APP is
+    neither a DSL nor a known app."""
+    settings = _settings(args)
+    path = Path(args.app)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        where = str(path)
+    else:
+        try:
+            text = _with_db(settings, lambda db: store.current_dsl(db, args.app))
+        except ApiError as exc:
+            sys.stderr.write(f"dify-service: {exc.message} (APP is a DSL file or an imported app id)\n")
+            return 2
+        where = f"app {args.app}"
+    findings = requirements.check_text(text, requirements.environment_of(settings.openai_api_key))
+    _warn(findings)
+    if not findings:
+        _out(f"{where}: every node, model, tool and knowledge base it uses is available here")
+        return 0
+    _out(f"{where}: {len(findings)} warning(s)")
+    return 1
 
 
 def cmd_apps_list(args: argparse.Namespace) -> int:
@@ -277,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--no-docs", action="store_true", help="do not build the docs site served at /docs")
     serve.add_argument("--docs-base-url", help="base URL in the docs samples (default: this server's /v1)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes on one port (more than 1 needs REDIS_URL)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     apps_p = sub.add_parser("apps", help="import and list apps, manage their keys")
@@ -287,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--app-id", help="publish the DSL as a new version of this app")
     imp.add_argument("--new-key", action="store_true", help="also create a key when updating an app")
     imp.set_defaults(func=cmd_apps_import)
+    chk = apps_sub.add_parser(
+        "check", help="say what of an app (a DSL file or an imported app id) cannot run on this server"
+    )
+    _common(chk)
+    chk.add_argument("app", help="a DSL file, or the id of an imported app")
+    chk.set_defaults(func=cmd_apps_check)
     lst = apps_sub.add_parser("list", help="list apps")
     _common(lst)
     lst.add_argument("--json", action="store_true")

@@ -14,9 +14,9 @@ Environment variables (all optional):
 | `MAX_REQUEST_BODY_BYTES` | largest upload limit + 1 MB | bodies above this get 413 |
 | `OPENAI_API_BASE` | unset | base URL of an OpenAI-compatible provider |
 | `OPENAI_API_KEY` | unset | its key |
-| `DIFY_MODEL_ROUTES` | unset | TOML file of model routes, MCP servers and tool-provider mappings (`impl.providers.routing`) |
+| `DIFY_MODEL_ROUTES` | unset | TOML file: model routes, MCP servers, tool providers (see routing) |
 | `DIFY_BUILTIN_MODELS` | false | run every app on the builtin model, whatever provider its DSL names |
-| `<PROVIDER>_API_KEY`, `<PROVIDER>_API_BASE` | unset | key and endpoint of a routed provider (`DEEPSEEK_API_KEY` …) |
+| `<PROVIDER>_API_KEY`, `<PROVIDER>_API_BASE` | unset | key and endpoint of a routed provider |
 | `VALIDATE_RESPONSES` | false | check every JSON response against the spec |
 | `LOG_LEVEL` | `INFO` | Python logging level |
 | `DIFY_SPEC_PATH` | `<repo>/spec/openapi.yaml` | the OpenAPI document the server routes by |
@@ -24,6 +24,8 @@ Environment variables (all optional):
 | `UPLOAD_FILE_EXTENSION_BLACKLIST` | empty | comma-separated extensions uploads may not have |
 | `WORKFLOW_MAX_EXECUTION_TIME` | 1200 | seconds a workflow run may execute, paused time excluded; 0 = none |
 | `OUTBOUND_ALLOWED_HOSTS` | empty | non-public hosts, addresses or CIDR networks app requests may reach |
+| `REDIS_URL` | unset | `redis://…`: stop flags and live event logs shared by several workers and hosts |
+| `RUN_LEASE_SECONDS` | 30 | a run whose worker stopped renewing its lease this long ends as failed |
 | `CODE_EXECUTION_TIMEOUT` | 15 | seconds (wall clock and CPU) one code-node run may take in the sandbox |
 | `CODE_EXECUTION_MEMORY_MB` | 1024 | address space one code-node run may map in the sandbox |
 
@@ -102,6 +104,10 @@ class Settings:
     # Hosts, addresses and CIDR networks that workflow http-request nodes and the agent's HTTP tool
     # may reach although they are not public (see impl.outbound).
     outbound_allowed_hosts: tuple[str, ...] = ()
+    # Redis shared by the workers of a deployment (stop flags, live event logs); None = one process.
+    redis_url: str | None = None
+    # Seconds a run's lease lasts; its worker renews it every third of that.
+    run_lease_seconds: float = 30.0
     # Limits of one code-node run in the sandbox (impl.sandbox): seconds and megabytes.
     code_execution_timeout: float = 15.0
     code_execution_memory_mb: int = 1024
@@ -171,5 +177,7 @@ class Settings:
                 env.get("HTTP_REQUEST_ALLOWED_HOSTS"),
                 env.get("AGENT_HTTP_ALLOWLIST"),
             ),
+            redis_url=env.get("REDIS_URL") or None,
+            run_lease_seconds=max(1.0, _float(env, "RUN_LEASE_SECONDS", 30.0)),
         )
         return settings.with_overrides(**overrides)

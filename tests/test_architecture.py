@@ -40,6 +40,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "impl.runtime",
         "impl.tools",
     ),
+    "impl.tasks": ("impl.services", "impl.handlers", "impl.db", "impl.engine", "impl.app", "impl.runtime"),
     "impl.sandbox": (
         "impl.services",
         "impl.handlers",
@@ -64,8 +65,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 # The service packages stack one way too (bottom first); `impl.services.starters`, the table of
-# chat-mode starters, sits on top of them all.
-SERVICE_STACK = ("apps", ("media", "annotations"), "turns", "history", ("agent", "workflows"), "starters")
+# chat-mode starters, and `impl.services.requirements`, what an app needs that the server lacks,
+# sit on top of them all; `impl.services.runs` (the run lifecycle's shared state) is below them.
+SERVICE_STACK = (
+    "runs",
+    "apps",
+    ("media", "annotations"),
+    "turns",
+    "history",
+    ("agent", "workflows"),
+    ("starters", "requirements"),
+)
 
 
 def _service_rules() -> dict[str, tuple[str, ...]]:

@@ -6,7 +6,6 @@ a separate question, answered by `check_runnable` at import time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,8 +158,8 @@ def _start_form(graph: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(nodes, list) or not nodes:
         raise DslError("workflow.graph.nodes must be a non-empty list")
     starts = [n for n in nodes if isinstance(n, dict) and (n.get("data") or {}).get("type") == "start"]
-    if not starts:
-        raise DslError("workflow.graph has no start node (a node with data.type 'start')")
+    if not starts:  # imported as Dify does (trigger-started graphs have none); runs report it
+        return []
     form: list[dict[str, Any]] = []
     for var in (starts[0].get("data") or {}).get("variables") or []:
         if not isinstance(var, dict) or not var.get("variable"):
@@ -255,100 +254,19 @@ def parse_dsl(text: str) -> ParsedDsl:
 
 
 def check_runnable(parsed: ParsedDsl, runnable: frozenset[str] = RUNNABLE_MODES) -> None:
-    """Refuse a DSL this server cannot serve (mode not implemented yet, unknown provider)."""
+    """Refuse a DSL this server cannot even store (mode not implemented, graph unreadable).
+
+    Everything else Dify imports is imported; what cannot run here (node types, providers, tools,
+    knowledge bases) is reported by `impl.services.requirements` as warnings instead."""
     if parsed.mode not in runnable:
         raise DslError(
             f"app mode {parsed.mode!r} is not implemented by this server yet "
             f"(it runs: {', '.join(sorted(runnable))}); the DSL itself is valid"
         )
     if parsed.mode in WORKFLOW_MODES:
-        # Every node type must be one the engine runs (code nodes are refused: no sandbox here).
-        from impl.engine import GraphError, check_supported
+        from impl.engine import GraphError, parse_graph
 
         try:
-            check_supported(parsed.workflow_graph, parsed.mode)
+            parse_graph(parsed.workflow_graph)
         except GraphError as exc:
             raise DslError(str(exc)) from exc
-    # A provider or tool that is not configured here is a warning (`requirements`), not a refusal:
-    # the app imports, and a run that needs it ends with a clean Dify error.
-
-
-# ---- what an app needs from this server --------------------------------------------------------
-
-MODEL_NODE_TYPES = ("llm", "parameter-extractor", "question-classifier")
-
-
-def _node_datas(parsed: ParsedDsl) -> list[Mapping[str, Any]]:
-    graph = parsed.workflow_graph if isinstance(parsed.workflow_graph, Mapping) else {}
-    nodes = graph.get("nodes") or []
-    return [n["data"] for n in nodes if isinstance(n, Mapping) and isinstance(n.get("data"), Mapping)]
-
-
-def needed_models(parsed: ParsedDsl) -> list[tuple[str, str]]:
-    """(provider, model) of every model the app names."""
-    found: list[tuple[str, str]] = []
-    if parsed.mode in MODEL_CONFIG_MODES and parsed.provider:
-        model = (parsed.model_config or {}).get("model")
-        found.append((parsed.provider, str(model.get("name") or "") if isinstance(model, Mapping) else ""))
-    for data in _node_datas(parsed):
-        section: Any = data.get("model") if data.get("type") in MODEL_NODE_TYPES else None
-        if data.get("type") == "agent":
-            params = data.get("agent_parameters")
-            raw = params.get("model") if isinstance(params, Mapping) else None
-            section = raw.get("value") if isinstance(raw, Mapping) else None
-        if isinstance(section, Mapping) and section.get("provider"):
-            found.append((str(section["provider"]), str(section.get("name") or section.get("model") or "")))
-    return list(dict.fromkeys(found))
-
-
-def needed_tools(parsed: ParsedDsl) -> list[tuple[str, str]]:
-    """(provider, tool) of every tool the app enables (agent-chat tools, tool and agent nodes)."""
-    found: list[tuple[str, str]] = []
-    mode = (parsed.model_config or {}).get("agent_mode")
-    if parsed.mode == "agent-chat" and isinstance(mode, Mapping) and mode.get("enabled", True) is not False:
-        for entry in mode.get("tools") or []:
-            if (
-                isinstance(entry, Mapping)
-                and entry.get("enabled", True) is not False
-                and entry.get("tool_name")
-            ):
-                found.append(
-                    (
-                        str(entry.get("provider_id") or entry.get("provider_name") or ""),
-                        str(entry["tool_name"]),
-                    )
-                )
-    for data in _node_datas(parsed):
-        if data.get("type") == "tool" and data.get("tool_name"):
-            found.append(
-                (str(data.get("provider_id") or data.get("provider_name") or ""), str(data["tool_name"]))
-            )
-        elif data.get("type") == "agent":
-            params = data.get("agent_parameters")
-            raw = params.get("tools") if isinstance(params, Mapping) else None
-            for entry in (raw.get("value") if isinstance(raw, Mapping) else None) or []:
-                if (
-                    isinstance(entry, Mapping)
-                    and entry.get("enabled", True) is not False
-                    and entry.get("tool_name")
-                ):
-                    found.append((str(entry.get("provider_name") or ""), str(entry["tool_name"])))
-    return list(dict.fromkeys(found))
-
-
-def requirements(parsed: ParsedDsl) -> list[str]:
-    """Warnings for what the app names and this server cannot serve: model providers without a
-    route or key (`impl.providers.is_configured`), tools neither builtin nor mapped to an MCP
-    server (`impl.tools.lookup_tool`).  Runs that need them end with a clean Dify error."""
-    from impl.providers import is_configured
-    from impl.tools import lookup_tool
-
-    warnings: list[str] = []
-    for provider, model in needed_models(parsed):
-        usable, why = is_configured(provider, model)
-        if not usable:
-            warnings.append(f"model {provider}/{model or '?'}: {why}")
-    for provider, tool in needed_tools(parsed):
-        if lookup_tool(provider, tool) is None:
-            warnings.append(f"tool {provider}/{tool}: not available on this server (map it to an MCP server)")
-    return warnings

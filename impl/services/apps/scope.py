@@ -9,6 +9,7 @@ from impl.db.models import EndUser
 from impl.errors import ApiError
 from impl.providers import ChatModel, ModelConfig, ProviderError, build_model, build_tool_model
 from impl.providers.function_calling import FunctionCallingModel
+from impl.providers.routing import provider_key
 from impl.services.apps.end_users import get_or_create
 from impl.services.apps.store import AppContext
 
@@ -21,6 +22,9 @@ async def end_user_for(ctx: AppScope, user: str) -> EndUser:
 
 
 def _with_settings(config: ModelConfig) -> ModelConfig:
+    """The server's OpenAI settings (`--openai-api-base` …) for the two OpenAI provider names."""
+    if provider_key(config.provider) not in ("openai", "openai_api_compatible"):
+        return config
     settings = runtime.current().settings
     if config.base_url is None and settings.openai_api_base:
         config = dataclasses.replace(config, base_url=settings.openai_api_base)

@@ -7,7 +7,7 @@ from impl.tasks import STOP_REASON_SHUTDOWN, STOP_REASON_USER, TaskRegistry
 
 async def test_stop_only_for_owner_and_idempotent() -> None:
     reg = TaskRegistry()
-    handle = reg.register("t1", "alice")
+    handle = await reg.register("t1", "alice")
     await reg.stop("t1", "mallory")
     await reg.stop("unknown", "alice")
     assert not handle.stopped and not await reg.is_stopped("t1")
@@ -32,10 +32,10 @@ async def test_shutdown_stops_running_tasks_and_waits_for_them() -> None:
         reg.unregister(task_id)
 
     for name in ("a", "b"):
-        reg.register(name, "owner").runner = asyncio.create_task(worker(name))
+        (await reg.register(name, "owner")).runner = asyncio.create_task(worker(name))
     await asyncio.wait_for(reg.shutdown(timeout=5), 5)
     assert sorted(finished) == ["a", "b"]
-    late = reg.register("c", "owner")
+    late = await reg.register("c", "owner")
     assert late.stopped and late.stop_reason == STOP_REASON_SHUTDOWN
 
 
@@ -45,7 +45,7 @@ async def test_shutdown_cancels_tasks_that_do_not_finish() -> None:
     async def stubborn() -> None:
         await asyncio.sleep(60)
 
-    handle = reg.register("s", "owner")
+    handle = await reg.register("s", "owner")
     handle.runner = asyncio.create_task(stubborn())
     await asyncio.wait_for(reg.shutdown(timeout=0.1), 5)
     assert handle.runner.cancelled()
