@@ -62,7 +62,7 @@ def model_problem(provider: str, name: str, env: Environment) -> str | None:
     usable, why = is_configured(provider, name)
     if usable:
         return None
-    return f"model '{name}' of provider '{provider}': {why} Runs answer provider_not_initialize."
+    return f"model '{name}': {why.rstrip('.')}; runs answer provider_not_initialize"
 
 
 def tool_problem(provider_type: str, provider_id: str, tool_name: str, *, in_graph: bool) -> str | None:

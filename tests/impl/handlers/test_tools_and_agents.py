@@ -47,7 +47,7 @@ def _import(data_dir: Path, name: str, text: str, env: dict[str, str]) -> tuple[
     )
     found = re.search(r"key: (app-\S+)", out.stdout)
     assert found, out.stdout + out.stderr
-    return found.group(1), re.findall(r"^warning: (.*)$", out.stdout, re.M)
+    return found.group(1), re.findall(r"^warning: (\[.*)$", out.stderr, re.M)
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +122,12 @@ def test_import_warns_about_what_is_not_configured(world: World) -> None:
     assert world.warnings["workflow"] == [] and world.warnings["agent_chat"] == []
     assert world.warnings["claude"] == [] and world.warnings["chatflow"] == []
     assert world.warnings["deepseek"] == [
-        "model langgenius/deepseek/deepseek/deepseek-chat: Model provider 'langgenius/deepseek/deepseek' "
-        "is not initialized: set DEEPSEEK_API_KEY on the server."
+        "[models] model_config: model 'deepseek-chat': Model provider 'langgenius/deepseek/deepseek' "
+        "is not initialized: set DEEPSEEK_API_KEY on the server; runs answer provider_not_initialize"
     ]
     assert world.warnings["missing_tool"] == [
-        "tool wikipedia/wikipedia_search: not available on this server (map it to an MCP server)"
+        "[tools] model_config.agent_mode: tool 'wikipedia_search' of builtin provider 'wikipedia' is "
+        "neither builtin here nor mapped to an MCP server; chat turns answer app_unavailable"
     ]
 
 
