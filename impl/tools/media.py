@@ -204,7 +204,10 @@ def _images(model: str, sizes: dict[str, str]) -> Any:
         if not prompt:
             raise ToolError("the argument 'prompt' is required")
         count = max(1, min(int(args.get("n") or 1), 4))
-        resolved = active().resolve("openai", model)
+        try:
+            resolved = active().resolve("openai", model)
+        except ProviderError as exc:
+            raise ToolError(f"image generation is not configured: {exc.message}") from None
         if resolved.backend == "builtin":
             digest = hashlib.sha256(prompt.encode()).digest()
             images = [png(64, 64, (digest[0], digest[1], digest[2]))] * count

@@ -172,6 +172,9 @@ async def test_dalle_on_the_builtin_route_and_on_an_images_endpoint() -> None:
             "response_format": "b64_json",
             "quality": "hd",
         }
+        routing.use(load({}))
+        with pytest.raises(ToolError, match="image generation is not configured: .*OPENAI_API_KEY"):
+            await invoke(tool, {"prompt": "a cat"}, CTX)
         routing.use(load({"OPENAI_API_BASE": base, "OPENAI_API_KEY": "wrong"}))
         with pytest.raises(ToolError, match="image generation failed"):
             await invoke(tool, {"prompt": "a cat"}, CTX)
