@@ -319,3 +319,14 @@ def test_serve_with_two_workers_serves_runs_follows_and_stops(
             assert follower["e"][-1]["data"]["status"] == "stopped"
     finally:
         server.stop()
+
+
+def test_workers_need_redis_and_an_unreachable_redis_stops_the_start(tmp_path: Path) -> None:
+    args = ("serve", "--no-docs", "--port", "0", "--data-dir", str(tmp_path))
+    refused = run_cli(*args, "--workers", "2", env={"REDIS_URL": ""})
+    assert refused.returncode == 2 and "--workers N needs REDIS_URL" in refused.stdout
+    port = 1  # nothing listens there
+    down = run_cli(*args, env={"REDIS_URL": f"redis://user:secret@127.0.0.1:{port}/0"}, timeout=60)
+    assert down.returncode != 0
+    output = down.stdout + down.stderr
+    assert "cannot reach Redis at 127.0.0.1:1/0" in output and "secret" not in output
