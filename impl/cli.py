@@ -17,6 +17,7 @@ from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import ApiError
 from impl.routing import MissingHandlersError
+from impl.services import requirements
 from impl.services.apps import keys, store
 from impl.services.apps.dsl import RUNNABLE_MODES, DslError
 from impl.spec import SpecError
@@ -205,7 +206,42 @@ def cmd_apps_import(args: argparse.Namespace) -> int:
     if token:
         _out(f"key: {token}")
         _out("(the key is shown only once)")
+    _warn(requirements.check_text(text, requirements.environment_of(settings.openai_api_key)))
     return 0
+
+
+def _warn(findings: Sequence[requirements.Finding]) -> None:
+    """What cannot run here, on stderr (the import itself succeeded)."""
+    if findings:
+        sys.stderr.write(f"warning: {len(findings)} part(s) of this app cannot run on this server:\n")
+    for finding in findings:
+        sys.stderr.write(f"warning: {finding}\n")
+    sys.stderr.flush()
+
+
+def cmd_apps_check(args: argparse.Namespace) -> int:
+    """APP is a DSL file (when such a file exists) or the id of an imported app. Exit 0 when
+    everything can run here, 1 when something cannot (each printed as a warning), 2 when APP is
+    neither a DSL nor a known app."""
+    settings = _settings(args)
+    path = Path(args.app)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        where = str(path)
+    else:
+        try:
+            text = _with_db(settings, lambda db: store.current_dsl(db, args.app))
+        except ApiError as exc:
+            sys.stderr.write(f"dify-service: {exc.message} (APP is a DSL file or an imported app id)\n")
+            return 2
+        where = f"app {args.app}"
+    findings = requirements.check_text(text, requirements.environment_of(settings.openai_api_key))
+    _warn(findings)
+    if not findings:
+        _out(f"{where}: every node, model, tool and knowledge base it uses is available here")
+        return 0
+    _out(f"{where}: {len(findings)} warning(s)")
+    return 1
 
 
 def cmd_apps_list(args: argparse.Namespace) -> int:
@@ -334,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--app-id", help="publish the DSL as a new version of this app")
     imp.add_argument("--new-key", action="store_true", help="also create a key when updating an app")
     imp.set_defaults(func=cmd_apps_import)
+    chk = apps_sub.add_parser(
+        "check", help="say what of an app (a DSL file or an imported app id) cannot run on this server"
+    )
+    _common(chk)
+    chk.add_argument("app", help="a DSL file, or the id of an imported app")
+    chk.set_defaults(func=cmd_apps_check)
     lst = apps_sub.add_parser("list", help="list apps")
     _common(lst)
     lst.add_argument("--json", action="store_true")

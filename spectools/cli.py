@@ -1,7 +1,7 @@
 """`dify-docs`: build and check the developer docs, preview them, bundle the spec.
 
     dify-docs build [--lang en,zh,ja] [--out build/docs] [--base-url URL]
-    dify-docs check                        # catalogs complete and fresh
+    dify-docs check                        # catalogs complete and fresh, no English on zh/ja pages
     dify-docs serve [--port 8000]          # render on request, reload on edits (a preview)
     dify-docs bundle [--out build]         # openapi.bundled.json, openapi.deref.json
 
@@ -44,13 +44,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from spectools.docs import check_catalogs
+    from spectools.docs import check_catalogs, check_prose
 
     problems = check_catalogs(args.spec_dir, args.docs_dir)
     for problem in problems:
         _out(problem)
     _out("translation catalogs: " + (f"{len(problems)} problems" if problems else "complete and fresh"))
-    return 1 if problems else 0
+    leftovers = check_prose(args.spec_dir, args.docs_dir)
+    for problem in leftovers:
+        _out(problem)
+    _out("zh/ja pages: " + (f"{len(leftovers)} English strings" if leftovers else "no English prose"))
+    return 1 if problems or leftovers else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -93,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--base-url", help="Service API base URL shown in the samples")
     dirs(build)
     build.set_defaults(func=cmd_build)
-    check = sub.add_parser("check", help="fail on missing or stale translations")
+    check = sub.add_parser("check", help="fail on missing or stale translations and English on zh/ja pages")
     dirs(check)
     check.set_defaults(func=cmd_check)
     serve = sub.add_parser("serve", help="preview the site, rendered on request")

@@ -49,7 +49,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 # The service packages stack one way too (bottom first); `impl.services.starters`, the table of
-# chat-mode starters, sits on top of them all.
+# chat-mode starters, and `impl.services.requirements`, what an app needs that the server lacks,
+# sit on top of them all; `impl.services.runs` (the run lifecycle's shared state) is below them.
 SERVICE_STACK = (
     "runs",
     "apps",
@@ -57,7 +58,7 @@ SERVICE_STACK = (
     "turns",
     "history",
     ("agent", "workflows"),
-    "starters",
+    ("starters", "requirements"),
 )
 
 

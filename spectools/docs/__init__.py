@@ -1,23 +1,28 @@
 """Developer docs rendered from `spec/openapi.yaml`, `spec/events.schema.json` and `docs/`.
 
 The package reads only `spec/` and `docs/` and imports only the standard library, Jinja2
-(with its MarkupSafe) and PyYAML; it never imports other `impl` modules.
+(with its MarkupSafe) and PyYAML; it never imports `impl` or `conformance`.
 
-Public API (for the CLI and the server):
+Public API (for `dify-docs` and `dify-service serve`):
 
 ``build_site(spec_dir, docs_dir, out_dir, langs=None, base_url=None) -> list[Path]``
     Writes `out_dir/<lang>/<page>.html` and `.md` for every language in `langs` (default
     `en`, `zh`, `ja`) and every page (`index`, one per app mode: `chat`, `agent-chat`,
     `advanced-chat`, `workflow`, `completion`; one per guide: `authentication`,
-    `streaming`, `errors`, `files`, `pagination`, `tracing`), `out_dir/static/*` and a
+    `streaming`, `errors`, `files`, `pagination`, `tracing`, `glossary`), `out_dir/static/*` and a
     root `index.html`.  `base_url` is the Service API base URL shown in samples (default
-    `DEFAULT_BASE_URL`).  Returns the written files.  Raises `ValueError` on an unknown
+    `DEFAULT_BASE_URL`), plus `out_dir/<lang>/search-index.js` (the offline search index).
+    Returns the written files.  Raises `ValueError` on an unknown
     language.
 
 ``check_catalogs(spec_dir, docs_dir) -> list[str]``
     Problems with the translation catalogs `docs/i18n/{zh,ja}.json`: missing, stale (the
     English changed since translation) or unused keys, and translations that drop a
     `` `wire literal` `` of the English.  Empty means every string is translated and fresh.
+
+``check_prose(spec_dir, docs_dir) -> list[str]``
+    English left on a zh or ja page (a run of four or more Latin-script words outside code in
+    the rendered HTML).  Empty means the translated pages read fully in their language.
 
 ``docs_asgi_app(spec_dir, docs_dir, base_url_for_request=None) -> ASGI app``
     Serves the same site, rendered on demand with the base URL of the request
@@ -61,6 +66,12 @@ def check_catalogs(spec_dir: Path, docs_dir: Path) -> list[str]:
     return _check(spec_dir, docs_dir)
 
 
+def check_prose(spec_dir: Path, docs_dir: Path) -> list[str]:
+    from spectools.docs.prose import check_prose as _check
+
+    return _check(spec_dir, docs_dir)
+
+
 def docs_asgi_app(
     spec_dir: Path,
     docs_dir: Path,
@@ -77,4 +88,11 @@ def default_base_url(scope: Scope) -> str:
     return _default(scope)
 
 
-__all__ = ["DEFAULT_BASE_URL", "build_site", "check_catalogs", "default_base_url", "docs_asgi_app"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "build_site",
+    "check_catalogs",
+    "check_prose",
+    "default_base_url",
+    "docs_asgi_app",
+]

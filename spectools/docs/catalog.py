@@ -62,11 +62,17 @@ def source_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _walk(node: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+def _walk(node: Any, loc: Loc, names: bool = False) -> Iterator[tuple[Loc, str]]:
+    """Texts under `node`; `names` says the keys are property names (a `properties` map), so a
+    property called `default`, `required` or `value` is walked like any other schema."""
     if isinstance(node, dict):
         for key, value in node.items():
             k = str(key)
-            if k in TEXT_KEYS and isinstance(value, str) and value.strip():
+            if names:
+                yield from _walk(value, loc.child(k))
+            elif k in ("properties", "patternProperties") and isinstance(value, dict):
+                yield from _walk(value, loc.child(k), names=True)
+            elif k in TEXT_KEYS and isinstance(value, str) and value.strip():
                 yield loc.child(k), value
             elif k in LITERAL_KEYS or k == "examples" and not isinstance(value, dict):
                 continue

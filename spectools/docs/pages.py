@@ -10,9 +10,25 @@ from spectools.docs.catalog import Catalog
 from spectools.docs.samples import GENERATORS, RequestModel, fill_path, sse_text
 from spectools.docs.schema_view import FieldRow, SchemaWalker
 from spectools.docs.spec import MODES, Loc, Operation, SpecBundle, event_name
-from spectools.docs.streams import GrammarView, grammar_for_union, grammars, sample_stream, union_events, view
+from spectools.docs.streams import (
+    GrammarView,
+    grammar_for_union,
+    grammars,
+    sample_stream,
+    stitch,
+    union_events,
+    view,
+)
 
-TOPICS: tuple[str, ...] = ("authentication", "streaming", "errors", "files", "pagination", "tracing")
+TOPICS: tuple[str, ...] = (
+    "authentication",
+    "streaming",
+    "errors",
+    "files",
+    "pagination",
+    "tracing",
+    "glossary",
+)
 PAGES: tuple[str, ...] = ("index", *MODES, *TOPICS)
 
 
@@ -66,6 +82,15 @@ class ResponseView:
 
 
 @dataclass
+class SampleSet:
+    """The three samples of one way to call an operation (for example its streaming variant)."""
+
+    kind: str  # "" (the only variant), "blocking" or "streaming"
+    samples: dict[str, str]
+    model: str  # RequestModel.to_json()
+
+
+@dataclass
 class OperationView:
     """One operation block of a mode page."""
 
@@ -80,10 +105,10 @@ class OperationView:
     body_fields: list[FieldRow]
     request_example: JsonExample | None
     responses: list[ResponseView]
-    samples: dict[str, str]
-    sample_model: str
+    sample_sets: list[SampleSet]
     mode_error: str
     has_inputs: bool
+    error_codes: list[ErrorRow] = field(default_factory=list)
 
 
 @dataclass
@@ -111,11 +136,25 @@ class ModePage:
     events: list[EventView]
     errors: list[ErrorRow]
     examples: list[JsonExample] = field(default_factory=list)
+    # (operationId, summary, text) of each operation's `x-implementation-notes`
+    notes: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _mode_keyed(media: dict[str, Any]) -> dict[str, Any] | None:
+    """`examples` keyed by app mode (`chat`, `advanced-chat` …): one example per mode that has one."""
+    exs = media.get("examples")
+    if isinstance(exs, dict) and exs and all(str(k) in MODES for k in exs):
+        return exs
+    return None
 
 
 def _example_from_media(media: dict[str, Any], mode: str | None) -> tuple[Any, bool]:
     if "example" in media:
         return media["example"], True
+    keyed = _mode_keyed(media)
+    if keyed is not None:
+        ex = keyed.get(mode or "")
+        return (ex.get("value"), True) if isinstance(ex, dict) else (None, False)
     exs = media.get("examples")
     if isinstance(exs, dict) and exs:
         key = mode if mode in exs else next(iter(exs))
@@ -168,17 +207,18 @@ class PageBuilder:
             )
             if where == "path":
                 path_values[name] = value
-            elif where == "query" and (param.get("required") or "example" in param):
+            elif where == "query" and (param.get("required") or "example" in param or name == "user"):
                 query_values[name] = value
         params: list[tuple[str, list[FieldRow]]] = [
             (w, groups[w]) for w in ("path", "query", "header") if w in groups
         ]
 
         body_type, body_fields, request_example = "", [], None
-        json_body: Any = None
+        bodies: list[tuple[str, Any]] = [("", None)]
         form: list[list[str]] = []
         body, body_loc = self.bundle.deref(node.get("requestBody"), loc.child("requestBody"))
         content = body.get("content") if isinstance(body, dict) else None
+        answer = self._answer_kind(op)
         if isinstance(content, dict) and content:
             body_type = next(iter(content))
             media = content[body_type]
@@ -191,20 +231,27 @@ class PageBuilder:
             if body_type == "multipart/form-data":
                 form = self._form(media, schema_loc, value)
             else:
-                json_body = value
+                bodies = self._variants(op, mode, media, value)
                 request_example = JsonExample(
-                    self.t.ui("ui.request_example"), _dump(value), value, schema_loc
+                    self.t.ui("ui.request_example"), _dump(bodies[0][1]), bodies[0][1], schema_loc
                 )
-        streaming = isinstance(json_body, dict) and json_body.get("response_mode") == "streaming"
-        req = RequestModel(
-            op.method,
-            self.base_url,
-            fill_path(op.path, path_values),
-            query_values,
-            json_body,
-            form,
-            streaming,
-        )
+        sample_sets: list[SampleSet] = []
+        for kind, json_body in bodies:
+            streaming = kind == "streaming" or (kind == "" and answer == "sse")
+            req = RequestModel(
+                op.method,
+                self.base_url,
+                fill_path(op.path, path_values),
+                query_values,
+                json_body,
+                form,
+                streaming,
+                "sse" if streaming else ("json" if answer == "sse" else answer),
+                self._output_name(op) if answer == "binary" else "",
+            )
+            samples = {name: gen(req) for name, gen in GENERATORS.items()}
+            sample_sets.append(SampleSet(kind, samples, req.to_json()))
+        json_body = bodies[0][1]
         has_inputs = isinstance(json_body, dict) and "inputs" in json_body
         return OperationView(
             id=op.operation_id,
@@ -217,32 +264,95 @@ class PageBuilder:
             body_type=body_type,
             body_fields=body_fields,
             request_example=request_example,
-            responses=self._responses(op, mode),
-            samples={name: gen(req) for name, gen in GENERATORS.items()},
-            sample_model=req.to_json(),
+            responses=self._responses(op, mode, bodies[-1][1]),
+            sample_sets=sample_sets,
             mode_error=str(node.get("x-mode-error") or ""),
             has_inputs=has_inputs,
+            error_codes=self.errors({op.operation_id}),
         )
+
+    def _answer_kind(self, op: Operation) -> str:
+        """How a sample reads the success answer: `json`, `sse` (only a stream), `binary` or `empty`."""
+        for status, raw in (op.node.get("responses") or {}).items():
+            if not str(status).startswith("2"):
+                continue
+            resp, _ = self.bundle.deref(raw, op.loc.child("responses", status))
+            types = [str(t) for t in ((resp or {}).get("content") or {})]
+            if not types:
+                return "empty"
+            if any("json" in t for t in types):
+                return "json"
+            if types == ["text/event-stream"]:
+                return "sse"
+            return "binary"
+        return "json"
+
+    def _output_name(self, op: Operation) -> str:
+        for status, raw in (op.node.get("responses") or {}).items():
+            resp, _ = self.bundle.deref(raw, op.loc.child("responses", status))
+            types = [str(t) for t in ((resp or {}).get("content") or {})] if isinstance(resp, dict) else []
+            if any(t.startswith("audio/") for t in types):
+                return "speech.mp3"
+        return "download.bin"
+
+    def _variants(self, op: Operation, mode: str, media: dict[str, Any], value: Any) -> list[tuple[str, Any]]:
+        """One body per way of calling: blocking and streaming where the mode has both.
+
+        A mode has a blocking reply when the 200 JSON answer has an example for it (examples
+        keyed by mode) or one for every mode; a streaming reply when `x-sse-events` lists it.
+        """
+        if not (isinstance(value, dict) and "response_mode" in value):
+            return [("", value)]
+        blocking, streaming = False, False
+        for status, raw in (op.node.get("responses") or {}).items():
+            if not str(status).startswith("2"):
+                continue
+            resp, _ = self.bundle.deref(raw, op.loc.child("responses", status))
+            content = (resp or {}).get("content") or {}
+            json_media = content.get("application/json")
+            if isinstance(json_media, dict):
+                keyed = _mode_keyed(json_media)
+                blocking = keyed is None or mode in keyed
+            sse = (content.get("text/event-stream") or {}).get("x-sse-events") or {}
+            streaming = isinstance(sse, dict) and mode in sse
+        raw_named = media.get("examples")
+        named: dict[str, Any] = raw_named if isinstance(raw_named, dict) else {}
+        out: list[tuple[str, Any]] = []
+        for kind, wanted in (("blocking", blocking), ("streaming", streaming)):
+            if not wanted:
+                continue
+            ex = named.get(kind)
+            body = ex.get("value") if isinstance(ex, dict) and isinstance(ex.get("value"), dict) else None
+            out.append((kind, dict(body) if body else {**value, "response_mode": kind}))
+        return out or [("", value)]
 
     def _form(self, media: dict[str, Any], schema_loc: Loc, value: Any) -> list[list[str]]:
         schema, sloc = self.bundle.deref(media.get("schema") or {}, schema_loc)
         _, _, props, required = self.walker.merged(schema, sloc)
         values = value if isinstance(value, dict) else {}
+        raw_encoding = media.get("encoding")
+        encoding: dict[str, Any] = raw_encoding if isinstance(raw_encoding, dict) else {}
         out: list[list[str]] = []
         for name, sub, sub_loc in props:
             sub_node, _ = self.bundle.deref(sub, sub_loc)
             is_file = isinstance(sub_node, dict) and sub_node.get("format") == "binary"
             if not is_file and name not in required and name not in values:
                 continue
-            default = "example.pdf" if is_file else str(self.walker.example(sub, sub_loc))
-            v = values.get(name, default)
-            if is_file and (not isinstance(v, str) or v == "<binary>" or not v):
-                v = "example.pdf"
-            out.append([name, str(v), "file" if is_file else "text"])
+            if not is_file:
+                out.append([name, str(values.get(name, self.walker.example(sub, sub_loc))), "text", ""])
+                continue
+            # The part's content type: the first the spec's `encoding` names (curl and Node do
+            # not guess one from the file name).
+            ctype = str((encoding.get(name) or {}).get("contentType") or "").split(",")[0].strip()
+            v = values.get(name)
+            if not isinstance(v, str) or v == "<binary>" or not v:
+                v = "speech.mp3" if ctype.startswith("audio/") else "example.pdf"
+            out.append([name, v, "file", ctype])
         return out
 
-    def _responses(self, op: Operation, mode: str) -> list[ResponseView]:
+    def _responses(self, op: Operation, mode: str, request: Any = None) -> list[ResponseView]:
         out: list[ResponseView] = []
+        context: dict[str, Any] = {"request": request}
         for status, raw in (op.node.get("responses") or {}).items():
             resp, rloc = self.bundle.deref(raw, op.loc.child("responses", status))
             if not isinstance(resp, dict):
@@ -257,20 +367,25 @@ class PageBuilder:
                 if not isinstance(media, dict):
                     continue
                 if ctype == "text/event-stream":
-                    out.append(self._stream_response(str(status), desc, media, mode))
+                    out.append(self._stream_response(str(status), desc, media, mode, context))
                     continue
                 schema = media.get("schema") or {}
                 fields = self.walker.fields(schema, mloc.child("schema")) if "json" in ctype else []
                 examples: list[JsonExample] = []
                 if "json" in ctype:
+                    keyed = _mode_keyed(media)
+                    if keyed is not None and mode not in keyed:
+                        continue  # this mode has no such answer (agent-chat: no blocking reply)
                     value, found = _example_from_media(media, mode)
                     if not found:
                         value = self.walker.example(schema, mloc.child("schema"))
                     title = (
                         self.t.ui("ui.blocking_example")
                         if str(status).startswith("2")
-                        else self.t.ui("ui.response_example")
+                        else self.t.ui("ui.response_status_example", status=status)
                     )
+                    if str(status).startswith("2"):
+                        context["answer"] = value
                     examples.append(JsonExample(title, _dump(value), value, mloc.child("schema")))
                 out.append(ResponseView(str(status), desc, str(ctype), fields, examples))
         taken: set[str] = set()
@@ -282,14 +397,16 @@ class PageBuilder:
             r.anchor = anchor
         return out
 
-    def _stream_response(self, status: str, desc: str, media: dict[str, Any], mode: str) -> ResponseView:
+    def _stream_response(
+        self, status: str, desc: str, media: dict[str, Any], mode: str, context: dict[str, Any]
+    ) -> ResponseView:
         sse = media.get("x-sse-events") or {}
         union = sse.get(mode) if isinstance(sse, dict) else None
         examples: list[JsonExample] = []
         if isinstance(union, str):
             g = grammar_for_union(self.bundle, union, mode)
             if g is not None:
-                events = sample_stream(self.bundle, g)
+                events = stitch(sample_stream(self.bundle, g), context.get("answer"), context.get("request"))
                 union_loc = Loc("events", tuple(union.partition("#")[2].lstrip("/").split("/")))
                 examples.append(
                     JsonExample(
@@ -322,6 +439,13 @@ class PageBuilder:
             events=[self.event(e) for e in events if e in self.bundle.event_defs],
             errors=self.errors(op_ids),
         )
+        for op in self.bundle.operations_for(mode):
+            note = op.node.get("x-implementation-notes")
+            if isinstance(note, dict):
+                text = self.text(note, op.loc.child("x-implementation-notes"))
+                summary = next((ov.summary for ov in ops if ov.id == op.operation_id), op.operation_id)
+                if text:
+                    page.notes.append((op.operation_id, summary, text))
         for ov in ops:
             if ov.request_example:
                 page.examples.append(ov.request_example)

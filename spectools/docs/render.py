@@ -13,6 +13,7 @@ import jinja2
 from spectools.docs import DEFAULT_BASE_URL, markup
 from spectools.docs.catalog import LANGS, Catalog, load_sources
 from spectools.docs.pages import PAGES, TOPICS, PageBuilder, Translator
+from spectools.docs.search import index_script, page_entries
 from spectools.docs.spec import MODES, SpecBundle, load_bundle
 
 LANG_NAMES = {"en": "English", "zh": "简体中文", "ja": "日本語"}
@@ -74,6 +75,14 @@ class Site:
         text = self.envs[lang].get_template(f"{template}.{fmt}.j2").render(ctx)
         return text, t
 
+    def search_index(self, lang: str, base_url: str | None = None) -> str:
+        """`<lang>/search-index.js`: every titled section of every HTML page of `lang`."""
+        entries: list[list[str]] = []
+        for page in PAGES:
+            html, _ = self.render(lang, page, "html", base_url)
+            entries.extend(page_entries(page, html))
+        return index_script(entries)
+
 
 def _environment(templates: Path, lang: str) -> jinja2.Environment:
     search = [templates / lang] + ([templates / "en"] if lang != "en" else [])
@@ -108,12 +117,18 @@ def build_site(
     written: list[Path] = []
     for lang in chosen:
         (out_dir / lang).mkdir(exist_ok=True)
+        entries: list[list[str]] = []
         for page in PAGES:
             for fmt in ("html", "md"):
                 text, _ = site.render(lang, page, fmt, base_url)
                 path = out_dir / lang / f"{page}.{fmt}"
                 path.write_text(text, encoding="utf-8")
                 written.append(path)
+                if fmt == "html":
+                    entries.extend(page_entries(page, text))
+        index = out_dir / lang / "search-index.js"
+        index.write_text(index_script(entries), encoding="utf-8")
+        written.append(index)
     static_out = out_dir / "static"
     static_out.mkdir(exist_ok=True)
     for src in sorted((docs_dir / "static").glob("*")):

@@ -1,8 +1,14 @@
-"""Code samples (curl, Python httpx, JavaScript fetch) generated from one request model.
+"""Code samples (curl, Python httpx, JavaScript for Node.js) generated from one request model.
 
 `static/docs.js` carries a line-for-line twin of these generators so that the page can
 rebuild the samples in the browser (with the reader's app input variables); the Chromium
-test checks that both produce the same text.
+test checks that both produce the same text, and `tests/spectools/docs/test_samples_run.py`
+runs every sample of every page against the reference server.
+
+Each sample does what a reader needs from that answer: streams are read as they arrive (curl
+`-N`, httpx `iter_lines`, a `fetch` stream reader) and print each event; JSON answers are
+printed; audio and file downloads are written to a file.  Every sample fails loudly on an HTTP
+error (curl `--fail-with-body`, `raise_for_status()`, a thrown `Error`).
 """
 
 from __future__ import annotations
@@ -13,19 +19,23 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 KEY_ENV = "DIFY_API_KEY"
+RESPONSE_KINDS = ("json", "sse", "binary", "empty")
 
 
 @dataclass
 class RequestModel:
-    """What a sample sends: everything the three generators need, serializable to JSON."""
+    """What a sample sends and how it reads the answer, serializable to JSON."""
 
     method: str
     base_url: str
     path: str
     query: dict[str, Any] = field(default_factory=dict)
     json_body: Any = None
-    form: list[list[str]] = field(default_factory=list)  # [name, value, "file"|"text"]
+    # [name, value, "file"|"text", content type of a file part or ""]
+    form: list[list[str]] = field(default_factory=list)
     streaming: bool = False
+    response: str = "json"  # one of RESPONSE_KINDS
+    output: str = ""  # file name a binary answer is written to
 
     @property
     def url(self) -> str:
@@ -57,15 +67,18 @@ def _sh(text: str) -> str:
 
 
 def curl(req: RequestModel) -> str:
-    lines = [f"curl -X {req.method} {_sh(req.url)}"]
-    if req.streaming:
-        lines[0] = f"curl -N -X {req.method} {_sh(req.url)}"
+    lines = [f"curl {'-N ' if req.streaming else ''}--fail-with-body -X {req.method} {_sh(req.url)}"]
     lines.append(f'-H "Authorization: Bearer ${KEY_ENV}"')
     if req.json_body is not None:
         lines.append("-H 'Content-Type: application/json'")
         lines.append("-d " + _sh(json.dumps(req.json_body, ensure_ascii=False, indent=2)))
-    for name, value, kind in req.form:
-        lines.append("-F " + _sh(f"{name}=@{value}" if kind == "file" else f"{name}={value}"))
+    for name, value, kind, ctype in req.form:
+        if kind == "file":
+            lines.append("-F " + _sh(f"{name}=@{value}" + (f";type={ctype}" if ctype else "")))
+        else:
+            lines.append("-F " + _sh(f"{name}={value}"))
+    if req.response == "binary":
+        lines.append("-o " + _sh(req.output))
     return " \\\n  ".join(lines)
 
 
@@ -105,12 +118,17 @@ def python(req: RequestModel) -> str:
         args.append(f"    params={py_literal({k: _query_value(v) for k, v in req.query.items()}, 1)},")
     if req.json_body is not None:
         args.append(f"    json={py_literal(req.json_body, 1)},")
-    files = [(n, v) for n, v, k in req.form if k == "file"]
-    data = {n: v for n, v, k in req.form if k != "file"}
+    files = [(n, v, t) for n, v, k, t in req.form if k == "file"]
+    data = {n: v for n, v, k, _ in req.form if k != "file"}
     if files:
-        inner = ", ".join(
-            f'{json.dumps(n)}: open({json.dumps(v, ensure_ascii=False)}, "rb")' for n, v in files
-        )
+
+        def part(n: str, v: str, t: str) -> str:
+            path = json.dumps(v, ensure_ascii=False)
+            opened = f'open({path}, "rb")'
+            value = f"({path}, {opened}, {json.dumps(t)})" if t else opened
+            return f"{json.dumps(n)}: {value}"
+
+        inner = ", ".join(part(n, v, t) for n, v, t in files)
         args.append(f"    files={{{inner}}},")
     if data:
         args.append(f"    data={py_literal(data, 1)},")
@@ -131,34 +149,45 @@ def python(req: RequestModel) -> str:
             ") as response:",
             "    response.raise_for_status()",
             "    for line in response.iter_lines():",
-            '        if line.startswith("data: "):',
+            '        if line.startswith("data: "):  # skips the keep-alive "event: ping"',
             '            event = json.loads(line[len("data: "):])',
             '            print(event["event"], event)',
         ]
         return "\n".join(head + body)
-    if req.method in ("GET", "POST", "PUT", "PATCH"):
+    if req.method in ("GET", "POST", "PUT", "PATCH", "DELETE") and not (
+        req.method == "DELETE" and req.json_body is not None
+    ):
         call = [f"response = httpx.{req.method.lower()}(", *args]
     else:
         call = ["response = httpx.request(", f"    {json.dumps(req.method)},", *args]
-    call += [
-        "    timeout=60,",
-        ")",
-        "response.raise_for_status()",
-        "print(response.json() if response.content else response.status_code)",
-    ]
+    call += ["    timeout=60,", ")", "response.raise_for_status()"]
+    if req.response == "binary":
+        call += [f'with open({json.dumps(req.output)}, "wb") as out:', "    out.write(response.content)"]
+    elif req.response == "empty":
+        call.append("print(response.status_code)")
+    else:
+        call.append("print(response.json())")
     return "\n".join(head + call)
 
 
 def javascript(req: RequestModel) -> str:
     url = req.base_url.rstrip("/") + req.path
     lines: list[str] = []
+    if any(kind == "file" for _, _, kind, _ in req.form):
+        lines.append('import { openAsBlob } from "node:fs";')
+    if req.response == "binary":
+        lines.append('import { writeFile } from "node:fs/promises";')
+    if lines:
+        lines.append("")
     if req.form:
         lines.append("const form = new FormData();")
-        for name, value, kind in req.form:
+        for name, value, kind, ctype in req.form:
+            v = json.dumps(value, ensure_ascii=False)
             if kind == "file":
-                lines.append(f"form.append({json.dumps(name)}, fileInput.files[0]); // e.g. {value}")
+                opts = f", {{ type: {json.dumps(ctype)} }}" if ctype else ""
+                lines.append(f"form.append({json.dumps(name)}, await openAsBlob({v}{opts}), {v});")
             else:
-                lines.append(f"form.append({json.dumps(name)}, {json.dumps(value, ensure_ascii=False)});")
+                lines.append(f"form.append({json.dumps(name)}, {v});")
     target = json.dumps(url, ensure_ascii=False)
     if req.query:
         q = json.dumps({k: _query_value(v) for k, v in req.query.items()}, ensure_ascii=False, indent=2)
@@ -177,6 +206,7 @@ def javascript(req: RequestModel) -> str:
     elif req.form:
         lines.append("  body: form,")
     lines.append("});")
+    lines.append("if (!response.ok) throw new Error(`${response.status}: ${await response.text()}`);")
     if req.streaming:
         lines += [
             "const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();",
@@ -194,8 +224,12 @@ def javascript(req: RequestModel) -> str:
             "  }",
             "}",
         ]
+    elif req.response == "binary":
+        lines.append(f"await writeFile({json.dumps(req.output)}, Buffer.from(await response.arrayBuffer()));")
+    elif req.response == "empty":
+        lines.append("console.log(response.status);")
     else:
-        lines.append("console.log(response.status, await response.text());")
+        lines.append("console.log(await response.json());")
     return "\n".join(lines)
 
 

@@ -116,6 +116,15 @@ def docs_asgi_app(
                     ctype += "; charset=utf-8"
                 await respond(send, 200, file.read_bytes(), ctype, [(b"cache-control", b"no-cache")])
                 return
+        if len(parts) == 2 and parts[0] in LANGS and parts[1] == "search-index.js":
+            key = (base_for(scope), parts[0], "search-index", "js")
+            current_site = site()
+            cache_js: dict[tuple[str, str, str, str], bytes] = state["cache"]
+            if key not in cache_js:
+                cache_js[key] = current_site.search_index(parts[0], key[0]).encode("utf-8")
+            ctype = "text/javascript; charset=utf-8"
+            await respond(send, 200, cache_js[key], ctype, [(b"cache-control", b"no-cache")])
+            return
         if len(parts) == 2 and parts[0] in LANGS:
             lang = parts[0]
             page, _, fmt = parts[1].rpartition(".")

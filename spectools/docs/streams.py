@@ -9,6 +9,7 @@ typical content events looped in where a state allows them.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -279,3 +280,85 @@ def union_events(bundle: SpecBundle, union_ref: str) -> list[str]:
     if not name.startswith("stream_"):
         return []
     return union_members(bundle, name[len("stream_") :])
+
+
+_ENVELOPE_IDS = ("task_id", "message_id", "conversation_id", "workflow_run_id")
+_MESSAGE_EVENTS = ("message", "agent_message", "message_end")
+_TEXT_FIELDS = {"message": ("answer",), "agent_message": ("answer",), "text_chunk": ("data", "text")}
+
+
+def stitch(events: list[Any], answer: Any, request: Any) -> list[Any]:
+    """One coherent stream out of per-event examples.
+
+    Events taken from separate examples carry different ids and repeat the same text; a reader
+    expects one run: the ids of the blocking answer (or of the first event) on every event, the
+    answer text split over the chunk events, and the request's `inputs` in `workflow_started`.
+    """
+    out = [json.loads(json.dumps(e)) for e in events]
+    ids: dict[str, Any] = {}
+    source = answer if isinstance(answer, dict) else {}
+    for key in _ENVELOPE_IDS:
+        if key in source:
+            ids[key] = source[key]
+    for e in out:
+        for key in _ENVELOPE_IDS:
+            if isinstance(e, dict) and key in e:
+                ids.setdefault(key, e[key])
+    text = _answer_text(source)
+    chunks = [e for e in out if isinstance(e, dict) and e.get("event") in _TEXT_FIELDS]
+    pieces = _split(text, len(chunks)) if text and chunks else []
+    for e in out:
+        if not isinstance(e, dict):
+            continue
+        for key, value in ids.items():
+            if key in e:
+                e[key] = value
+        if (
+            "id" in e
+            and "message_id" in ids
+            and e.get("event") in ("message", "agent_message", "message_end")
+        ):
+            e["id"] = ids["message_id"]
+        if e.get("event") == "workflow_started" and isinstance(e.get("data"), dict):
+            inputs = request.get("inputs") if isinstance(request, dict) else None
+            if isinstance(inputs, dict):
+                e["data"]["inputs"] = {
+                    **inputs,
+                    **{k: v for k, v in (e["data"].get("inputs") or {}).items() if str(k).startswith("sys.")},
+                }
+            if "workflow_run_id" in ids and "id" in e["data"]:
+                e["data"]["id"] = ids["workflow_run_id"]
+    for e, piece in zip(chunks, pieces, strict=False):
+        path = _TEXT_FIELDS[e["event"]]
+        target: dict[str, Any] = e
+        for part in path[:-1]:
+            nested = target.get(part)
+            target = nested if isinstance(nested, dict) else {}
+        if path[-1] in target:
+            target[path[-1]] = piece
+    return out
+
+
+def _answer_text(answer: dict[str, Any]) -> str:
+    if isinstance(answer.get("answer"), str):
+        return str(answer["answer"])
+    data = answer.get("data")
+    outputs = data.get("outputs") if isinstance(data, dict) else None
+    if isinstance(outputs, dict):
+        texts = [v for v in outputs.values() if isinstance(v, str)]
+        if texts:
+            return str(texts[0])
+    return ""
+
+
+def _split(text: str, n: int) -> list[str]:
+    """`text` in `n` consecutive pieces, cut at spaces where possible (pieces keep their spaces)."""
+    if n <= 1:
+        return [text]
+    words = text.split(" ")
+    size = max(1, -(-len(words) // n))
+    groups = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+    pieces = [g if i == 0 else " " + g for i, g in enumerate(groups)]
+    while len(pieces) < n:
+        pieces.append("")
+    return pieces[: n - 1] + ["".join(pieces[n - 1 :])]

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Text, cast, func, or_, select
 from impl import runtime
 from impl.db.models import AppVersion, EndUser, UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowRun
-from impl.engine import Graph, GraphError, check_supported
+from impl.engine import Graph, GraphError, parse_graph
 from impl.errors import ApiError, bad_request, invalid_param, not_found
 from impl.services.apps.chat_config import FileUploadConfig, parse_file_upload, parse_input_form
 from impl.services.apps.inputs import validate_inputs
@@ -48,7 +48,7 @@ _VERSIONS: dict[str, Version] = {}
 
 def _graph(raw: Any, mode: str) -> Graph:
     try:
-        return check_supported(raw, mode)
+        return parse_graph(raw)
     except GraphError as exc:
         raise ApiError("app_unavailable", f"The workflow cannot run: {exc}", 400) from exc
 

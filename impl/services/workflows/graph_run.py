@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from impl import runtime
-from impl.db.models import to_unix, utcnow
+from impl.db.models import UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
 from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
 from impl.engine.runner import RunStopped
@@ -204,6 +204,15 @@ class Hooks:
         if self.live.ctx.write_variable is not None:
             await self.live.ctx.write_variable(name, value)
 
+    async def read_upload(self, upload_file_id: str) -> bytes:
+        rt = runtime.current()
+        async with rt.database.session() as session:
+            row = await session.get(UploadFile, upload_file_id)
+        if row is None or row.app_id != self.live.ctx.app_id:
+            raise FileNotFoundError(f"upload file {upload_file_id} not found")
+        path = rt.settings.data_dir / row.storage_key
+        return await asyncio.to_thread(path.read_bytes)
+
     async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]:
         live = self.live
         ctx = live.ctx
@@ -371,7 +380,9 @@ def build_pool(graph: Graph, inputs: dict[str, Any], system: dict[str, Any], env
             env[str(item["name"])] = item.get("value")
     pool.values["env"] = env
     pool.values["conversation"] = dict(conversation or {})
-    pool.values[graph.start_node().id] = dict(inputs)
+    start = next((n for n in graph.nodes.values() if n.type == "start" and n.parent_id is None), None)
+    if start is not None:  # without one the run fails with the graph's own error
+        pool.values[start.id] = dict(inputs)
     return pool
 
 

@@ -461,16 +461,6 @@ def test_human_input_pause_and_resume(server: LiveServer, keys: dict[str, str]) 
         assert data["status"] == "paused" and data["finished_at"] is None
 
 
-def test_import_refuses_unknown_nodes(server: LiveServer) -> None:
-    doc = lw.example_doc("workflow.yml")
-    doc["workflow"]["graph"]["nodes"][1]["data"]["type"] = "tool"
-    doc["workflow"]["graph"]["nodes"].append(
-        {"id": "k", "data": {"type": "knowledge-retrieval", "title": "K"}}
-    )
-    message = lw.import_error(server, yaml.safe_dump(doc))
-    assert "does not support: knowledge-retrieval, tool" in message
-
-
 FILE_DSL = """
 app: {mode: workflow, name: Workflow Files}
 kind: app
