@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,14 +14,15 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impl import runtime
+from impl import runtime, sandbox
 from impl.auth import inject_bearer_func
 from impl.config import Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import install_error_handlers, payload_too_large
-from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, docs_app
+from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, static_site_app
 from impl.routing import ModeGateMiddleware, RegistryResolver, check_complete, discover_handlers, mode_gates
+from impl.services.runs import leases
 from impl.services.starters import modes_without_starter
 from impl.spec import load_spec
 
@@ -87,18 +89,35 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
     if missing_modes := modes_without_starter(spec):
         raise RuntimeError(f"app modes of the spec with no chat-mode starter: {', '.join(missing_modes)}")
 
+    sandbox.configure(
+        sandbox.Limits(
+            wall_seconds=settings.code_execution_timeout,
+            cpu_seconds=math.ceil(settings.code_execution_timeout),
+            memory_mb=settings.code_execution_memory_mb,
+        )
+    )
     database = Database(settings.database_url)
-    state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())
+    state = runtime.Runtime(
+        settings=settings, database=database, tasks=runtime.new_task_registry(settings.redis_url)
+    )
+    keeper = leases.Keeper()
     runtime.set_current(state)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime.set_current(state)
-        log.info("ready: database %s", database.dialect)
+        await state.tasks.start()
+        await keeper.start()
+        log.info(
+            "ready: database %s, shared state %s",
+            database.dialect,
+            "redis" if settings.redis_url else "in-process",
+        )
         try:
             yield
         finally:
+            await keeper.stop()
             await state.tasks.shutdown()
             await database.dispose()
 
@@ -114,7 +133,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
         PrefixMountMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,
         prefix=DOCS_PREFIX,
-        mounted=docs_app(),
+        mounted=static_site_app(settings.docs_site_dir),
     )
     app.add_middleware(
         ModeGateMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, gates=mode_gates(spec)

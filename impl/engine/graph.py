@@ -33,13 +33,13 @@ SUPPORTED_TYPES = frozenset(
         "loop-start",
         "loop-end",
         "human-input",
+        "code",
         "document-extractor",
         "list-operator",
     }
 )
 # Why a Dify node type this server does not run cannot run here (import warning, node failure).
 UNSUPPORTED_REASONS = {
-    "code": "code nodes run arbitrary Python/JavaScript and this server has no sandbox for them yet",
     "tool": "this server has no tool providers for workflow tool nodes",
     "agent": "this server has no agent strategies for workflow agent nodes",
     "knowledge-retrieval": "this server has no knowledge bases",

@@ -150,6 +150,8 @@ class WorkflowRunner:
     exceptions_count: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
     answer_parts: list[str] = field(default_factory=list)
+    # workflow mode: the text streamed so far into end-node outputs, per source selector
+    streamed: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
     executions: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     router: StreamRouter | None = None
@@ -195,7 +197,29 @@ class WorkflowRunner:
             return
         if self.mode == "advanced-chat":
             self.answer_parts.append(text)
+        elif selector:
+            self.streamed.setdefault(tuple(selector), []).append(text)
         self.emit("text_chunk", {"text": text, "from_variable_selector": selector})
+
+    def partial_outputs(self) -> dict[str, Any]:
+        """A stopped workflow's outputs: the end node's, when it ran; else each end-node output
+        that text was already streamed into, with that text."""
+        if self.outputs or not self.streamed:
+            return dict(self.outputs)
+        partial: dict[str, Any] = {}
+        for node in self.graph.nodes.values():
+            if node.type != "end":
+                continue
+            for item in node.data.get("outputs") or []:
+                if not isinstance(item, Mapping) or not item.get("variable"):
+                    continue
+                selector = item.get("value_selector")
+                parts = (
+                    self.streamed.get(tuple(str(p) for p in selector)) if isinstance(selector, list) else None
+                )
+                if parts:
+                    partial[str(item["variable"])] = "".join(parts)
+        return partial
 
     def stream_delta(self, node: Node, delta: str) -> None:
         """A model token of `node`: forwarded to every answer/end it streams into."""
@@ -226,11 +250,13 @@ class WorkflowRunner:
             status, error = "failed", exc.message
         if status == "succeeded" and self.exceptions_count:
             status = "partial-succeeded"
+        if self.mode == "advanced-chat":
+            outputs: dict[str, Any] = {"answer": "".join(self.answer_parts)}
+        else:
+            outputs = self.partial_outputs() if status == "stopped" else dict(self.outputs)
         return RunOutcome(
             status=status,
-            outputs={"answer": "".join(self.answer_parts)}
-            if self.mode == "advanced-chat"
-            else dict(self.outputs),
+            outputs=outputs,
             error=error,
             total_tokens=self.total_tokens,
             total_steps=self.index,

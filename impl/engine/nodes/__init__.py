@@ -1,6 +1,7 @@
 """Node implementations; importing this package registers every handler with the runner."""
 
 import impl.engine.nodes.basic
+import impl.engine.nodes.code
 import impl.engine.nodes.containers
 import impl.engine.nodes.documents
 import impl.engine.nodes.http

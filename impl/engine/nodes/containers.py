@@ -16,7 +16,7 @@ Iteration, after Dify's `api/core/workflow/nodes/iteration/iteration_node.py`:
   round's place, `remove-abnormal-output` drops null outputs;
 * with `flatten_output` (default true) a list of lists is flattened;
 * `iteration_completed` has status succeeded or failed and `error` null; `steps` counts the
-  rounds that ran (Dify sends the input length: spec/DEVIATIONS.md D21).
+  rounds that ran (Dify sends the input length: spec/DEVIATIONS.md D22).
 
 Loop, after `api/core/workflow/nodes/loop/loop_node.py`:
 * loop variables: constants are typed by `var_type` (array and object constants are JSON text,
@@ -25,7 +25,7 @@ Loop, after `api/core/workflow/nodes/loop/loop_node.py`:
 * `loop_next` (index = rounds done) follows every round that does not end the loop, with an
   empty `pre_loop_output`; a `loop-end` node ends the loop after its round;
 * outputs: the loop variables and `loop_round`; `steps` counts the rounds that ran (Dify sends
-  the configured count: spec/DEVIATIONS.md D21).
+  the configured count: spec/DEVIATIONS.md D22).
 """
 
 from __future__ import annotations

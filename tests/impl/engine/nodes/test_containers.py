@@ -140,7 +140,7 @@ def test_iteration_flattens_lists_and_handles_errors_in_parallel() -> None:
     outcome, events = run(
         [nodes[0], {**nodes[1], "data": sequential}, *nodes[2:]], edges, {"xs": [[{"x": 1}], [2]]}
     )
-    # the failed first round ends a sequential iteration: one step ran (D21)
+    # the failed first round ends a sequential iteration: one step ran (D22)
     assert [d["steps"] for n, d in events if n == "iteration_completed"] == [1]
 
 
@@ -179,7 +179,7 @@ def test_loop_break_conditions_before_and_after_rounds() -> None:
     outcome, events = run(*loop_graph(variables, [append_item(2)], break_conditions=length_two))
     assert outcome.outputs == {"out": [1, 2], "rounds": 1}
     assert [n for n, _d in events if n == "loop_next"] == []
-    # steps counts the rounds that ran (Dify sends loop_count: spec/DEVIATIONS.md D21)
+    # steps counts the rounds that ran (Dify sends loop_count: spec/DEVIATIONS.md D22)
     assert [d["steps"] for n, d in events if n == "loop_completed"] == [1]
     already = [{"variable_selector": ["l", "xs"], "comparison_operator": "contains", "value": "1"}]
     outcome, events = run(*loop_graph(variables, [append_item(2)], break_conditions=already))
