@@ -369,7 +369,7 @@ class WorkflowRunner:
     async def execute(self, node: Node, predecessor: str | None, scope: Scope) -> NodeResult:
         handler = HANDLERS.get(node.type, unsupported_node)
         silent = node.type in SILENT_TYPES
-        if node.type not in MARKER_TYPES:
+        if not silent:  # total_steps counts the node executions a client sees
             self.index += 1
         exec_id = str(uuid.uuid4())
         self.execution_ids[node.id] = exec_id

@@ -46,6 +46,7 @@ from impl.services.agent import tools as agent_tools
 from impl.services.apps.chat_config import load_config
 from impl.services.apps.scope import AppScope, tool_model_for
 from impl.services.media.files import preview_path, store_upload
+from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.turns import features as chat_features
 from impl.services.turns import generation
 from impl.services.turns.generation import GenerateParams, GenerationRun, Outcome, Runner
@@ -121,6 +122,7 @@ class AgentRun:
     completion_tokens: int = 0
     first_token: float | None = None
     started: float = field(default_factory=time.monotonic)
+    checkpoint: AnswerCheckpoint | None = None  # the answer so far, kept on the message row
 
     def emit(self, event: dict[str, Any]) -> None:
         self.run.queue.put_nowait(event)
@@ -206,6 +208,8 @@ class AgentRun:
                     event = self.run.envelope("agent_message")
                     event["answer"] = item.text
                     self.emit(event)
+                    if self.checkpoint is not None:
+                        self.checkpoint.touch()
                 elif isinstance(item, ToolCalls):
                     calls = item
                 elif isinstance(item, ThoughtText):
@@ -286,6 +290,7 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
         state = AgentRun(
             run, ctx, config, handle, end_user_id, speaker=chat_features.speaker_for(run, features)
         )
+        state.checkpoint = AnswerCheckpoint(run.message_id, state.answer)
         error: ProviderError | ApiError | None = None
         title_task = asyncio.create_task(generation.title_for(model, title_query))
         try:
@@ -295,6 +300,7 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
         except Exception:
             log.exception("agent failure in task %s", run.task_id)
             error = ApiError(*generation.INTERNAL_EVENT)
+        await state.checkpoint.close()
         answer = "".join(state.answer)
         if error is None:
             answer = await chat_features.finish(run, answer, features, state.speaker)

@@ -38,7 +38,7 @@ SIDEWAYS = "document.documentElement.scrollWidth - window.innerWidth"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp("docs-browser"))
+    live = start_server(tmp_path_factory.mktemp("docs-browser"), docs=True)
     try:
         yield live
     finally:

@@ -341,7 +341,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     routes = [Route("/v1/audio/transcriptions", _transcriptions, methods=["POST"])]
     with running_fake_openai(routes) as (base, _received):
         env = {"OPENAI_API_BASE": base, "OPENAI_API_KEY": "sk-docs"}
-        live = start_server(tmp_path_factory.mktemp("docs-samples"), env=env)
+        live = start_server(tmp_path_factory.mktemp("docs-samples"), env=env, docs=True)
         try:
             yield live
         finally:
