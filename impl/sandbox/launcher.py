@@ -199,7 +199,8 @@ def command(language: str, limits: Limits, seccomp_fd: int) -> list[str]:
     bwrap = tool("bwrap")
     prlimit = [
         tool("prlimit"),
-        f"--cpu={limits.cpu_seconds}",
+        # SIGXCPU at the soft limit (a clear message), SIGKILL a second later if it is ignored
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
         f"--as={address_space_mb(language, limits) * 1024 * 1024}",
         f"--fsize={limits.file_size_mb * 1024 * 1024}",
         f"--nofile={limits.open_files}",
