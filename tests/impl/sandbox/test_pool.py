@@ -146,6 +146,38 @@ def test_javascript_box() -> None:
     assert all(not name.startswith(("OPENAI", "DATABASE", "DIFY")) for name in seen["env"])
 
 
+def test_javascript_on_embedded_v8() -> None:
+    """Without Node.js, JavaScript runs on V8 (the mini-racer wheel) inside the Python box."""
+    pool = Pool(Limits(wall_seconds=3, cpu_seconds=2, memory_mb=512), size=0, javascript_engine="v8")
+
+    async def attempt(code: str, **inputs: Any) -> dict[str, Any] | str:
+        try:
+            return await pool.run("javascript", code, inputs)
+        except CodeExecutionError as exc:
+            return exc.message
+
+    async def all_cases() -> list[dict[str, Any] | str]:
+        return [
+            await attempt("function main({a, b}) { return {sum: a + b, t: typeof require}; }", a=1, b=2),
+            await attempt("const main = async ({s}) => ({up: s.toUpperCase()});", s="v8"),
+            await attempt("function main() { throw new RangeError('nope'); }"),
+            await attempt("function main() { return [1]; }"),
+            await attempt("function main() { const a = []; for (;;) a.push(new Array(1e6).fill(1.5)); }"),
+            await attempt("function main() { for (;;) {} }"),
+        ]
+
+    try:
+        results = asyncio.run(all_cases())
+    finally:
+        pool.close()
+    assert results[0] == {"sum": 3, "t": "undefined"}  # no Node APIs: no files, no processes, no sockets
+    assert results[1] == {"up": "V8"}
+    assert isinstance(results[2], str) and results[2].startswith("RangeError: nope")
+    assert results[3] == "TypeError: main() must return an object, got array"
+    assert results[4] == "JavaScript memory limit reached"
+    assert isinstance(results[5], str) and "seconds" in results[5]
+
+
 def test_wall_clock_cpu_and_output_limits() -> None:
     sleepy = "import time\ndef main():\n    time.sleep(30)\n    return {}"
     assert (
