@@ -113,7 +113,7 @@ def execute(worker: Worker, job: dict[str, Any], limits: Limits) -> dict[str, An
     """Hand `job` to `worker`, wait for its answer within the limits; blocking (run in a thread)."""
     process = worker.process
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-    payload = json.dumps(job, ensure_ascii=False).encode("utf-8")
+    payload = json.dumps(job, ensure_ascii=False, default=str).encode("utf-8")
     started = time.monotonic()
     deadline = started + limits.wall_seconds
     out = bytearray()
