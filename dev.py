@@ -32,6 +32,7 @@ DEBIAN_PACKAGES = {
     "fonts-noto-cjk": "/usr/share/fonts/opentype/noto",
     "espeak-ng": "/usr/bin/espeak-ng",
     "lame": "/usr/bin/lame",
+    "redis-server": "/usr/bin/redis-server",
     # The code-node sandbox (impl/sandbox): the box, its seccomp filter, and the JavaScript and
     # Python interpreters user code runs on when the server's own cannot be bound into the box.
     "bubblewrap": "/usr/bin/bwrap",

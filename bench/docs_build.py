@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from impl.docs import build_site  # noqa: E402
-from impl.docs.spec import load_bundle  # noqa: E402
+from spectools.docs import build_site  # noqa: E402
+from spectools.docs.spec import load_bundle  # noqa: E402
 
 TARGET_S = 5.0
 

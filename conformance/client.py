@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -106,6 +107,7 @@ class Api:
         *,
         timeout: float = 10.0,
         secrets: dict[str, str] | None = None,
+        observer: Callable[[Exchange], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.key = key
@@ -114,6 +116,12 @@ class Api:
         self.secrets = dict(secrets or {key: key_variable(mode)})
         self.http = httpx.Client(timeout=timeout)
         self.requests_sent = 0
+        # Sees every completed exchange (plain calls and streams): the run validates each against the spec.
+        self.observer = observer
+
+    def observe(self, exchange: Exchange) -> None:
+        if self.observer is not None:
+            self.observer(exchange)
 
     def close(self) -> None:
         self.http.close()
@@ -174,6 +182,7 @@ class Api:
         ex.status = response.status_code
         ex.response_headers = dict(response.headers)
         ex.response_body = response.content
+        self.observe(ex)
         return Reply(response.status_code, response.headers, response.content, ex)
 
 

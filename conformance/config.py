@@ -35,18 +35,18 @@ class Limits:
 
 @dataclasses.dataclass
 class Capabilities:
-    file_upload: bool = False
-    file_types: tuple[str, ...] = ("document",)
-    speech_to_text: bool = False
-    text_to_speech: bool = False
-    suggested_questions: bool = False
-    annotations: bool = False
-    human_input: bool = False
-    conversation_variables: bool = False
-    end_users: bool = False
+    """Overrides from the config; None means "discover it from the server" (the default)."""
 
-    def has(self, name: str) -> bool:
-        return bool(getattr(self, name, False))
+    file_upload: bool | None = None
+    file_types: tuple[str, ...] | None = None
+    speech_to_text: bool | None = None
+    text_to_speech: bool | None = None
+    suggested_questions: bool | None = None
+    annotations: bool | None = None
+    opening_statement: bool | None = None
+    human_input: bool | None = None
+    conversation_variables: bool | None = None
+    end_users: bool | None = None
 
 
 @dataclasses.dataclass
@@ -63,6 +63,9 @@ class RunConfig:
     capabilities: Capabilities = dataclasses.field(default_factory=Capabilities)
     limits: Limits = dataclasses.field(default_factory=Limits)
     strict_headers: bool = False
+    # "sdk": streams must use the framing Dify's official SDKs parse (LF, `data: ` with a space, no
+    # `event:` lines but the keep-alive); "standard": anything the SSE standard allows (reported as WARN).
+    framing: str = "sdk"
     stop_query: str = "Write a long story about a lighthouse keeper, at least 400 words."
 
     @property
@@ -96,6 +99,8 @@ class RunConfig:
         for mode in self.keys:
             if mode not in MODES:
                 raise ConfigError(f"unknown app mode {mode!r}; expected one of {', '.join(MODES)}")
+        if self.framing not in ("sdk", "standard"):
+            raise ConfigError(f"unknown framing profile {self.framing!r}; expected sdk or standard")
         if self.profile not in ("core", "full"):
             raise ConfigError(f"unknown profile {self.profile!r}")
         for report in self.reports:
@@ -151,6 +156,7 @@ def from_mapping(raw: dict[str, Any], where: str = "config") -> RunConfig:
         "reports",
         "report_dir",
         "strict_headers",
+        "framing",
         "stop_query",
     ):
         if name in raw:

@@ -1,4 +1,5 @@
-"""The run's shared state: config, spec, one client per app key, the plan and the results."""
+"""The run's shared state: config, spec, one client per app key, each app's capabilities, the plan, and the
+recorder every check reports through."""
 
 from __future__ import annotations
 
@@ -8,25 +9,29 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
-from conformance.catalog import BY_ID, CHECKS, OPERATION_CAPABILITIES
-from conformance.client import Api, Exchange, Reply, key_variable
+from conformance.capabilities import OPERATION_CAPABILITIES, AppFeatures
+from conformance.client import Api, Exchange, key_variable
 from conformance.config import RunConfig
-from conformance.model import Finding, Outcome, Result, Target
+from conformance.model import CheckSpec, Finding, Outcome, Result, Target
 from conformance.spec import Operation, Spec
+from conformance.validate import ResponseValidator
 
 Listener = Callable[[Result, Finding], None]
+OBSERVED = "contract.observed"
 
 
 def build_plan(
-    config: RunConfig, spec: Spec
+    config: RunConfig, spec: Spec, checks: tuple[CheckSpec, ...], features: dict[str, AppFeatures]
 ) -> tuple[dict[tuple[str, str, str], Result], dict[tuple[str, str, str], str]]:
-    """Every (check, mode, operation) the run will report, and the ones skipped up front."""
+    """Every (check, mode, operation) the run will report, and the ones skipped up front (with why)."""
     plan: dict[tuple[str, str, str], Result] = {}
     skipped: dict[tuple[str, str, str], str] = {}
     for mode in config.keys:
         served = spec.served_by(mode)
-        for check in CHECKS:
+        app = features.get(mode)
+        for check in checks:
             if config.profile not in check.profiles or (check.modes and mode not in check.modes):
                 continue
             if check.target is Target.OPERATIONS:
@@ -44,33 +49,53 @@ def build_plan(
                     continue
                 key = (check.id, mode, op.operation_id)
                 plan[key] = Result(check.id, mode, op.operation_id, check.description)
-                needs = [*check.requires]
-                if op.operation_id in OPERATION_CAPABILITIES:
-                    needs.append(OPERATION_CAPABILITIES[op.operation_id])
-                missing = sorted({n for n in needs if not config.capabilities.has(n)})
+                if app is None:
+                    continue
+                missing = [app.why_not(n) for n in check.requires if not app.has(n)]
+                needed = OPERATION_CAPABILITIES.get(op.operation_id)
+                if needed and app.lacks_endpoint(needed):
+                    missing.append(app.why_not(needed))
                 if missing:
-                    skipped[key] = f"capability not declared: {', '.join(missing)}"
+                    skipped[key] = "; ".join(sorted(set(missing)))
     return plan, skipped
 
 
 class Context:
-    """Handed to every check runner."""
+    """Handed to every check; `record` is the one recorder of every verdict."""
 
-    def __init__(self, config: RunConfig, spec: Spec) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        spec: Spec,
+        checks: tuple[CheckSpec, ...],
+        features: dict[str, AppFeatures] | None = None,
+    ) -> None:
         self.config = config
         self.spec = spec
+        self.checks = {c.id: c for c in checks}
+        self.features = features or {}
         secrets = {key: key_variable(mode) for mode, key in config.keys.items()}
+        self.validator = ResponseValidator(spec, urlsplit(config.base_url).path)
+        # (mode, operation) -> [(exchange, problems)] for every response seen outside the fuzzer.
+        self.observed: dict[tuple[str, str], list[tuple[Exchange, list[str]]]] = {}
         self.apis = {
-            mode: Api(config.base_url, key, mode, timeout=config.limits.request_timeout, secrets=secrets)
+            mode: Api(
+                config.base_url,
+                key,
+                mode,
+                timeout=config.limits.request_timeout,
+                secrets=secrets,
+                observer=self._observer(mode),
+            )
             for mode, key in config.keys.items()
         }
-        self.plan, self.preskipped = build_plan(config, spec)
+        self.plan, self.preskipped = build_plan(config, spec, checks, self.features)
         for key, reason in self.preskipped.items():
             self.plan[key].findings.append(Finding(Outcome.SKIP, reason))
         self.listeners: list[Listener] = []
         self.run_id = uuid.uuid4().hex[:8]
         self._users = itertools.count(1)
-        self._inputs: dict[str, dict[str, Any]] = {}
+        self.cache: dict[tuple[str, str], Any] = {}
         self.extra_requests = 0
 
     def close(self) -> None:
@@ -80,6 +105,24 @@ class Context:
     @property
     def requests_sent(self) -> int:
         return sum(api.requests_sent for api in self.apis.values()) + self.extra_requests
+
+    # -- every response is checked against the spec -----------------------------------------------
+
+    def _observer(self, mode: str) -> Callable[[Exchange], None]:
+        def observe(ex: Exchange) -> None:
+            if ex.status is None:
+                return
+            op = self.validator.operation(ex.method, ex.url)
+            if op is None:
+                return
+            ctype = ex.response_headers.get("content-type", "")
+            if ex.status == 200 and "text/event-stream" in ctype.lower():
+                problems = self.validator.problems(op, ex.status, ctype, b"")
+            else:
+                problems = self.validator.problems(op, ex.status, ctype, ex.response_body)
+            self.observed.setdefault((mode, op.operation_id), []).append((ex, problems))
+
+        return observe
 
     # -- plan and results -------------------------------------------------------------------------
 
@@ -106,7 +149,7 @@ class Context:
         result = self.plan.get(key)
         if result is None or key in self.preskipped:
             return
-        if exchange is not None and outcome in (Outcome.FAIL, Outcome.WARN):
+        if exchange is not None and outcome in (Outcome.FAIL, Outcome.WARN, Outcome.INCONCLUSIVE):
             curl = curl or exchange.curl()
             evidence = evidence or exchange.evidence()
         finding = Finding(outcome, message, curl, evidence)
@@ -156,18 +199,24 @@ class Context:
         return self.spec.operations.get(operation_id)
 
     def description(self, check_id: str) -> str:
-        return BY_ID[check_id].description
+        return self.checks[check_id].description
+
+    def app(self, mode: str) -> AppFeatures:
+        return self.features.get(mode) or AppFeatures(mode)
 
     def inputs(self, mode: str) -> dict[str, Any]:
-        """Values for the app's required input variables, from GET /parameters."""
-        if mode in self._inputs:
-            return self._inputs[mode]
+        """Values for the app's required input variables, from its /parameters."""
+        if ("inputs", mode) in self.cache:
+            return dict(self.cache[("inputs", mode)])
+        params = self.app(mode).parameters
+        if not params:
+            try:
+                reply = self.apis[mode].call("GET", "/parameters")
+                params = reply.json if isinstance(reply.json, dict) else {}
+            except Exception:
+                params = {}
         values: dict[str, Any] = {}
-        try:
-            reply: Reply | None = self.apis[mode].call("GET", "/parameters")
-        except Exception:
-            reply = None
-        form = reply.json.get("user_input_form", []) if reply and isinstance(reply.json, dict) else []
+        form = params.get("user_input_form", [])
         for item in form if isinstance(form, list) else []:
             if not isinstance(item, dict) or len(item) != 1:
                 continue
@@ -181,5 +230,5 @@ class Context:
             elif kind in ("text-input", "paragraph"):
                 limit = spec.get("max_length") or 10
                 values[spec["variable"]] = "hello"[: max(1, int(limit))]
-        self._inputs[mode] = values
-        return values
+        self.cache[("inputs", mode)] = values
+        return dict(values)

@@ -15,13 +15,16 @@ class Outcome(enum.StrEnum):
     FAIL = "FAIL"
     WARN = "WARN"
     SKIP = "SKIP"
+    # The check ran but the server gave it nothing to judge (for example a generation too quick to
+    # stop): neither a pass nor a failure, and said so with the reason.
+    INCONCLUSIVE = "INCONCLUSIVE"
 
     @property
     def rank(self) -> int:
         return _RANK[self]
 
 
-_RANK = {Outcome.SKIP: 0, Outcome.PASS: 1, Outcome.WARN: 2, Outcome.FAIL: 3}
+_RANK = {Outcome.SKIP: 0, Outcome.PASS: 1, Outcome.INCONCLUSIVE: 2, Outcome.WARN: 3, Outcome.FAIL: 4}
 
 
 class Target(enum.StrEnum):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conformance.catalog import CHECKS
 from conformance.config import ConfigError, RunConfig, load_file, parse_key
 from conformance.context import build_plan
 from conformance.model import Outcome
@@ -73,6 +74,8 @@ class ConformanceItem(pytest.Item):
         self.user_properties.append(("outcome", result.outcome.value))
         if result.outcome is Outcome.SKIP:
             pytest.skip(result.summary())
+        if result.outcome is Outcome.INCONCLUSIVE:
+            pytest.skip(f"inconclusive: {result.summary()}")
         if result.outcome is Outcome.FAIL:
             raise ConformanceFailure(result)
 
@@ -120,7 +123,8 @@ def pytest_collection_modifyitems(
     cfg = config_from(config)
     if cfg is None:
         return
-    plan, _ = build_plan(cfg, Spec(cfg.spec))
+    # The plan's keys do not depend on the discovered capabilities (those only turn entries into skips).
+    plan, _ = build_plan(cfg, Spec(cfg.spec), CHECKS, {})
     for (check_id, mode, operation), result in sorted(plan.items()):
         items.append(
             ConformanceItem.from_parent(

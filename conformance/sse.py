@@ -252,4 +252,5 @@ def read_stream(
     capture.exchange.response_body = capture.raw
     if capture.error and capture.exchange.status is None:
         capture.exchange.error = capture.error
+    api.observe(capture.exchange)
     return capture

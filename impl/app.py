@@ -20,8 +20,9 @@ from impl.config import Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import install_error_handlers, payload_too_large
-from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, docs_app
+from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, static_site_app
 from impl.routing import ModeGateMiddleware, RegistryResolver, check_complete, discover_handlers, mode_gates
+from impl.services.runs import leases
 from impl.services.starters import modes_without_starter
 from impl.spec import load_spec
 
@@ -96,17 +97,27 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
         )
     )
     database = Database(settings.database_url)
-    state = runtime.Runtime(settings=settings, database=database, tasks=runtime.new_task_registry())
+    state = runtime.Runtime(
+        settings=settings, database=database, tasks=runtime.new_task_registry(settings.redis_url)
+    )
+    keeper = leases.Keeper()
     runtime.set_current(state)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime.set_current(state)
-        log.info("ready: database %s", database.dialect)
+        await state.tasks.start()
+        await keeper.start()
+        log.info(
+            "ready: database %s, shared state %s",
+            database.dialect,
+            "redis" if settings.redis_url else "in-process",
+        )
         try:
             yield
         finally:
+            await keeper.stop()
             await state.tasks.shutdown()
             await database.dispose()
 
@@ -122,7 +133,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
         PrefixMountMiddleware,
         position=MiddlewarePosition.BEFORE_SWAGGER,
         prefix=DOCS_PREFIX,
-        mounted=docs_app(),
+        mounted=static_site_app(settings.docs_site_dir),
     )
     app.add_middleware(
         ModeGateMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, gates=mode_gates(spec)

@@ -6,16 +6,18 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from impl.config import EXAMPLES_DIR, REPO_ROOT, Settings
+from impl.config import EXAMPLES_DIR, Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import ApiError
 from impl.routing import MissingHandlersError
+from impl.services import requirements
 from impl.services.apps import keys, store
 from impl.services.apps.dsl import RUNNABLE_MODES, DslError
 from impl.spec import SpecError
@@ -122,6 +124,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for mode, token in demo_keys.items():
             _out(f"  {mode}: {token}")
         _out(f"  (keys also in {settings.data_dir / 'demo-keys.json'})")
+    if not args.no_docs:
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        build_docs_site(settings, args.docs_base_url or f"http://{host}:{args.port}/v1")
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     app = create_app(settings)
     _GracefulServer = _graceful_server_class()
     config = uvicorn.Config(
@@ -140,6 +147,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+def worker_app() -> Any:
+    """The app of one `serve --workers N` worker process (settings from the environment the
+    parent set)."""
+    from impl.app import create_app
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(settings)
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """N uvicorn worker processes on one socket. They share the database and Redis, which
+    carries what must cross processes (stop flags, live event logs); without Redis a stop or a
+    follow landing on another worker would find nothing, so it is required."""
+    import uvicorn
+
+    if not settings.redis_url:
+        _out("--workers N needs REDIS_URL: the workers share stop flags and live run events through Redis.")
+        return 2
+    os.environ.update(
+        {
+            "DIFY_DATA_DIR": str(settings.data_dir),
+            "DATABASE_URL": settings.database_url,
+            "LOG_LEVEL": settings.log_level,
+            "VALIDATE_RESPONSES": "true" if settings.validate_responses else "false",
+        }
+    )
+    uvicorn.run(
+        "impl.cli:worker_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    return 0
+
+
 def cmd_apps_import(args: argparse.Namespace) -> int:
     settings = _settings(args)
     text = Path(args.file).read_text(encoding="utf-8")
@@ -156,7 +206,42 @@ def cmd_apps_import(args: argparse.Namespace) -> int:
     if token:
         _out(f"key: {token}")
         _out("(the key is shown only once)")
+    _warn(requirements.check_text(text, requirements.environment_of(settings.openai_api_key)))
     return 0
+
+
+def _warn(findings: Sequence[requirements.Finding]) -> None:
+    """What cannot run here, on stderr (the import itself succeeded)."""
+    if findings:
+        sys.stderr.write(f"warning: {len(findings)} part(s) of this app cannot run on this server:\n")
+    for finding in findings:
+        sys.stderr.write(f"warning: {finding}\n")
+    sys.stderr.flush()
+
+
+def cmd_apps_check(args: argparse.Namespace) -> int:
+    """APP is a DSL file (when such a file exists) or the id of an imported app. Exit 0 when
+    everything can run here, 1 when something cannot (each printed as a warning), 2 when APP is
+    neither a DSL nor a known app."""
+    settings = _settings(args)
+    path = Path(args.app)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        where = str(path)
+    else:
+        try:
+            text = _with_db(settings, lambda db: store.current_dsl(db, args.app))
+        except ApiError as exc:
+            sys.stderr.write(f"dify-service: {exc.message} (APP is a DSL file or an imported app id)\n")
+            return 2
+        where = f"app {args.app}"
+    findings = requirements.check_text(text, requirements.environment_of(settings.openai_api_key))
+    _warn(findings)
+    if not findings:
+        _out(f"{where}: every node, model, tool and knowledge base it uses is available here")
+        return 0
+    _out(f"{where}: {len(findings)} warning(s)")
+    return 1
 
 
 def cmd_apps_list(args: argparse.Namespace) -> int:
@@ -214,36 +299,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_spec_bundle(args: argparse.Namespace) -> int:
-    import importlib
+def cmd_spec_tools(args: argparse.Namespace) -> int:
+    """`dify-service docs …` and `dify-service spec bundle`: shims over `dify-docs`."""
+    from spectools.cli import main as spectools_main
 
-    bundle = importlib.import_module("impl.spec_bundle")
-    written = bundle.write_bundles(Path(args.spec_dir), Path(args.out))
-    for path in written or []:
-        _out(str(path))
-    return 0
+    return spectools_main(args.spectools_argv)
 
 
-def cmd_docs_build(args: argparse.Namespace) -> int:
-    from impl.docs import build_site
+def build_docs_site(settings: Settings, base_url: str) -> bool:
+    """Render the docs site the server mounts at `/docs` into the data directory.
 
-    langs = [lang.strip() for lang in args.lang.split(",") if lang.strip()] if args.lang else None
-    try:
-        written = build_site(REPO_ROOT / "spec", REPO_ROOT / "docs", Path(args.out), langs, args.base_url)
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    _out(f"wrote {len(written)} files under {args.out}")
-    return 0
+    Skipped when the spec, the docs sources, the renderer and the base URL are unchanged since
+    the last build (a stamp file in the site).  Returns whether it rendered.
+    """
+    import hashlib
 
+    from spectools import docs as spectools_docs
+    from spectools import source_dirs
 
-def cmd_docs_check(args: argparse.Namespace) -> int:
-    from impl.docs import check_catalogs
-
-    problems = check_catalogs(REPO_ROOT / "spec", REPO_ROOT / "docs")
-    for problem in problems:
-        _out(problem)
-    _out("translation catalogs: " + (f"{len(problems)} problems" if problems else "complete and fresh"))
-    return 1 if problems else 0
+    spec_dir, docs_dir = source_dirs()
+    digest = hashlib.sha256(base_url.encode())
+    renderer = Path(spectools_docs.__file__).parent
+    for folder in (spec_dir, docs_dir, renderer):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    site = settings.docs_site_dir
+    stamp = site / ".built-from"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return False
+    spectools_docs.build_site(spec_dir, docs_dir, site, base_url=base_url)
+    stamp.write_text(digest.hexdigest())
+    return True
 
 
 # ---- parser ----------------------------------------------------------------------------------
@@ -268,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="seed one app per implemented mode and print keys")
     serve.add_argument("--validate-responses", action="store_true", help="check responses against the spec")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--no-docs", action="store_true", help="do not build the docs site served at /docs")
+    serve.add_argument("--docs-base-url", help="base URL in the docs samples (default: this server's /v1)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes on one port (more than 1 needs REDIS_URL)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     apps_p = sub.add_parser("apps", help="import and list apps, manage their keys")
@@ -278,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--app-id", help="publish the DSL as a new version of this app")
     imp.add_argument("--new-key", action="store_true", help="also create a key when updating an app")
     imp.set_defaults(func=cmd_apps_import)
+    chk = apps_sub.add_parser(
+        "check", help="say what of an app (a DSL file or an imported app id) cannot run on this server"
+    )
+    _common(chk)
+    chk.add_argument("app", help="a DSL file, or the id of an imported app")
+    chk.set_defaults(func=cmd_apps_check)
     lst = apps_sub.add_parser("list", help="list apps")
     _common(lst)
     lst.add_argument("--json", action="store_true")
@@ -304,22 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(up)
     up.set_defaults(func=cmd_db_upgrade)
 
-    spec_p = sub.add_parser("spec", help="spec tooling")
-    spec_sub = spec_p.add_subparsers(dest="spec_command", required=True)
-    bundle = spec_sub.add_parser("bundle", help="write the bundled spec files")
-    bundle.add_argument("--spec-dir", default=str(REPO_ROOT / "spec"))
-    bundle.add_argument("--out", default="build")
-    bundle.set_defaults(func=cmd_spec_bundle)
-
-    docs_p = sub.add_parser("docs", help="developer docs rendered from the spec")
-    docs_sub = docs_p.add_subparsers(dest="docs_command", required=True)
-    build = docs_sub.add_parser("build", help="write the static site (HTML and Markdown)")
-    build.add_argument("--lang", help="comma-separated languages (default: en,zh,ja)")
-    build.add_argument("--out", default="build/docs")
-    build.add_argument("--base-url", help="Service API base URL shown in the samples")
-    build.set_defaults(func=cmd_docs_build)
-    check = docs_sub.add_parser("check", help="fail on missing or stale translations")
-    check.set_defaults(func=cmd_docs_check)
+    # Thin shims over `dify-docs` (spectools): the same arguments, the same behaviour.
+    spec_p = sub.add_parser("spec", help="spec tooling (same as `dify-docs bundle`)")
+    spec_p.add_argument("spectools_argv", nargs=argparse.REMAINDER, metavar="bundle [--out DIR]")
+    spec_p.set_defaults(func=cmd_spec_tools)
+    docs_p = sub.add_parser("docs", help="developer docs (same as `dify-docs build|check|serve`)")
+    docs_p.add_argument("spectools_argv", nargs=argparse.REMAINDER, metavar="build|check|serve ...")
+    docs_p.set_defaults(func=cmd_spec_tools)
     return parser
 
 

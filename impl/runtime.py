@@ -11,6 +11,7 @@ from impl.db.engine import Database
 
 
 class TaskRegistryLike(Protocol):
+    async def start(self) -> None: ...
     async def shutdown(self) -> None: ...
 
 
@@ -25,10 +26,11 @@ class Runtime:
 _current: Runtime | None = None
 
 
-def new_task_registry() -> TaskRegistryLike:
-    """`impl.tasks.TaskRegistry()`, imported lazily so this module does not depend on it."""
+def new_task_registry(redis_url: str | None = None) -> TaskRegistryLike:
+    """`impl.tasks.TaskRegistry` on the backend `redis_url` selects (in-process when None),
+    imported lazily so this module does not depend on it."""
     module = importlib.import_module("impl.tasks")
-    registry: TaskRegistryLike = module.TaskRegistry()
+    registry: TaskRegistryLike = module.TaskRegistry(module.backend_for(redis_url))
     return registry
 
 

@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     import connexion
     import connexion.json_schema  # noqa: F401
 from support.postgres import PostgresCluster, start_cluster
+from support.redis_server import RedisServer, start_redis
 from support.server import LiveServer, start_server
 
 
@@ -36,6 +37,16 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real `redis-server` on a free loopback port, removed after the session."""
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

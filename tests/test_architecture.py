@@ -24,6 +24,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     ),
     "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.app"),
     "impl.outbound": ("impl.services", "impl.handlers", "impl.engine", "impl.db", "impl.runtime"),
+    "impl.tasks": ("impl.services", "impl.handlers", "impl.db", "impl.engine", "impl.app", "impl.runtime"),
     "impl.sandbox": (
         "impl.services",
         "impl.handlers",
@@ -34,12 +35,31 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "impl.runtime",
         "impl.config",
     ),
-    "conformance": ("impl",),
+    "conformance": ("impl", "spectools"),
+    # The docs renderer and the spec bundles read only `spec/` and `docs/`.
+    "spectools": ("impl", "conformance"),
+    # The server only serves the built site: only its CLI calls the renderer (see below).
+    "impl": ("spectools",),
+}
+
+# modules allowed to import what FORBIDDEN bans for their layer
+ALLOWED: dict[str, tuple[str, ...]] = {
+    # `dify-service serve` renders the site it mounts; `dify-service docs|spec` are shims.
+    "impl.cli": ("spectools",),
 }
 
 # The service packages stack one way too (bottom first); `impl.services.starters`, the table of
-# chat-mode starters, sits on top of them all.
-SERVICE_STACK = ("apps", ("media", "annotations"), "turns", "history", ("agent", "workflows"), "starters")
+# chat-mode starters, and `impl.services.requirements`, what an app needs that the server lacks,
+# sit on top of them all; `impl.services.runs` (the run lifecycle's shared state) is below them.
+SERVICE_STACK = (
+    "runs",
+    "apps",
+    ("media", "annotations"),
+    "turns",
+    "history",
+    ("agent", "workflows"),
+    ("starters", "requirements"),
+)
 
 
 def _service_rules() -> dict[str, tuple[str, ...]]:
@@ -58,7 +78,7 @@ FORBIDDEN.update(_service_rules())
 
 def _modules() -> list[tuple[str, Path]]:
     found = []
-    for package in ("impl", "conformance"):
+    for package in ("impl", "conformance", "spectools"):
         for path in sorted((ROOT / package).rglob("*.py")):
             parts = path.relative_to(ROOT).with_suffix("").parts
             found.append((".".join(p for p in parts if p != "__init__"), path))
@@ -88,16 +108,17 @@ def test_layer_imports_point_downwards(layer: str) -> None:
         if _under(module, layer)
         for name in sorted(_imports(path))
         if any(_under(name, banned) for banned in FORBIDDEN[layer])
+        and not any(_under(name, allowed) for allowed in ALLOWED.get(module, ()))
     ]
     assert offences == []
 
 
-def test_docs_tooling_reads_only_the_spec_and_docs() -> None:
-    offences = [
-        f"{module} imports {name}"
+def test_the_app_factory_and_handlers_never_reach_the_renderer() -> None:
+    """Only `impl.cli` may import spectools, and nothing imports `impl.cli` back into the server."""
+    importers = sorted(
+        module
         for module, path in _modules()
-        if _under(module, "impl.docs")
-        for name in sorted(_imports(path))
-        if _under(name, "impl") and not _under(name, "impl.docs")
-    ]
-    assert offences == []
+        if _under(module, "impl") and any(_under(name, "spectools") for name in _imports(path))
+    )
+    assert importers == ["impl.cli"]
+    assert [m for m, p in _modules() if _under(m, "impl") and "impl.cli" in _imports(p)] == []

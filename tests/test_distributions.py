@@ -25,7 +25,6 @@ import pytest
 from support.server import LiveServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
 
 
 def _venv(where: Path) -> Path:
@@ -55,6 +54,7 @@ def _imports(bin_dir: Path, module: str) -> bool:
     return probe.returncode == 0
 
 
+@pytest.mark.slow
 def test_plain_install_serves_a_chat(tmp_path: Path) -> None:
     bin_dir = _venv(tmp_path / "venv")
     _pip_install(bin_dir, ROOT, tmp_path / "src")
@@ -105,6 +105,7 @@ def test_plain_install_serves_a_chat(tmp_path: Path) -> None:
         server.wait(timeout=15)
 
 
+@pytest.mark.slow
 def test_conformance_installs_alone_and_runs(tmp_path: Path, live_server: LiveServer) -> None:
     bin_dir = _venv(tmp_path / "venv")
     _pip_install(bin_dir, ROOT / "conformance", tmp_path / "src")
@@ -136,3 +137,18 @@ def test_conformance_installs_alone_and_runs(tmp_path: Path, live_server: LiveSe
     report = json.loads(next((tmp_path / "report").glob("*.json")).read_text())
     outcomes = {result["outcome"] for result in report["results"]}
     assert report["exit_code"] == 0 and "PASS" in outcomes and "FAIL" not in outcomes, report["totals"]
+
+
+@pytest.mark.parametrize(
+    ("shipped", "source"),
+    [
+        ("impl/_spec/openapi.yaml", "spec/openapi.yaml"),
+        ("impl/_spec/events.schema.json", "spec/events.schema.json"),
+        ("impl/_examples", "examples/apps"),
+        ("spectools/_spec", "spec"),
+        ("spectools/_docs", "docs"),
+    ],
+)
+def test_shipped_data_is_the_repository_data(shipped: str, source: str) -> None:
+    """What the packages ship is the repository's own spec, docs sources and demo apps (links)."""
+    assert (ROOT / shipped).resolve() == (ROOT / source).resolve()

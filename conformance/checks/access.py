@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from conformance.capabilities import GENERATION_OPS
 from conformance.client import NO_KEY, Api, Reply
-from conformance.context import Context
-from conformance.model import Outcome
-from conformance.recipes import Streams, generation_body, generation_op, generation_path
+from conformance.model import CheckSpec, Outcome, Target
+from conformance.recipes import Streams, chat_turn, generation_body, generation_op, generation_path
+from conformance.registry import register
 from conformance.spec import Operation
+
+if TYPE_CHECKING:
+    from conformance.context import Context
 
 BAD_KEYS: tuple[tuple[str, Any, dict[str, str]], ...] = (
     ("missing key", NO_KEY, {}),
@@ -37,112 +41,47 @@ def _fill_path(op: Operation) -> str:
     return path
 
 
-def run_auth(ctx: Context) -> None:
-    for mode in ctx.config.keys:
-        api = ctx.apis[mode]
-        for op in ctx.spec.served_by(mode):
-            if not ctx.wanted("auth.required", mode, op.operation_id):
-                continue
-            with ctx.timed(["auth.required"], mode, op.operation_id):
-                failed = False
-                for label, key, headers in BAD_KEYS:
-                    body = None if op.method in ("get", "delete") else {"user": "conformance"}
-                    try:
-                        reply = api.call(
-                            op.method.upper(), _fill_path(op), key=key, headers=headers, json_body=body
-                        )
-                    except Exception as exc:
-                        ctx.record(
-                            "auth.required",
-                            mode,
-                            op.operation_id,
-                            Outcome.FAIL,
-                            f"{label}: no response ({exc})",
-                        )
-                        failed = True
-                        continue
-                    problem = _envelope_401(reply)
-                    if problem:
-                        failed = True
-                        ctx.record(
-                            "auth.required",
-                            mode,
-                            op.operation_id,
-                            Outcome.FAIL,
-                            f"{label}: {problem}",
-                            reply.exchange,
-                        )
-                if not failed:
-                    ctx.record(
-                        "auth.required",
-                        mode,
-                        op.operation_id,
-                        Outcome.PASS,
-                        "missing, malformed and unknown keys all get the 401 envelope",
-                    )
-
-
-def chat_turn(
-    ctx: Context,
-    mode: str,
-    user: str,
-    *,
-    query: str = "Hello",
-    conversation_id: str | None = None,
-    streams: Streams | None = None,
-    files: list[dict[str, Any]] | None = None,
-) -> dict[str, Any] | None:
-    """One generation call; returns {conversation_id, message_id, answer, exchange} or None on failure."""
+@register(
+    CheckSpec(
+        "auth.required",
+        "auth",
+        "A missing, malformed or unknown key gets 401 with the error envelope.",
+        Target.OPERATIONS,
+    ),
+    "auth",
+)
+def auth_required(ctx: Context, mode: str, operation: str) -> None:
     api = ctx.apis[mode]
-    op_id = generation_op(mode)
-    if mode == "agent-chat":
-        streams = streams or Streams(ctx)
-        body = generation_body(ctx, mode, user, streaming=True, query=query, conversation_id=conversation_id)
-        if files is not None:
-            body["files"] = files
-        cap = streams.open(mode, op_id, api.build("POST", generation_path(ctx, op_id), json_body=body))
-        end = next((p for p in cap.payloads() if p.get("event") == "message_end"), None)
-        if cap.status != 200 or end is None:
-            return None
-        return {
-            "conversation_id": end.get("conversation_id"),
-            "message_id": end.get("id"),
-            "answer": cap.answer(),
-            "exchange": cap.exchange,
-        }
-    body = generation_body(ctx, mode, user, streaming=False, query=query, conversation_id=conversation_id)
-    if files is not None:
-        body["files"] = files
-    reply = api.call("POST", generation_path(ctx, op_id), json_body=body)
-    data = reply.json if isinstance(reply.json, dict) else {}
-    if reply.status != 200:
-        return {"error": reply, "exchange": reply.exchange}
-    return {
-        "conversation_id": data.get("conversation_id"),
-        "message_id": data.get("message_id") or data.get("id"),
-        "answer": data.get("answer"),
-        "workflow_run_id": data.get("workflow_run_id"),
-        "task_id": data.get("task_id"),
-        "exchange": reply.exchange,
-    }
+    op = ctx.spec.operations[operation]
+    failed = False
+    for label, key, headers in BAD_KEYS:
+        body = None if op.method in ("get", "delete") else {"user": "conformance"}
+        try:
+            reply = api.call(op.method.upper(), _fill_path(op), key=key, headers=headers, json_body=body)
+        except Exception as exc:
+            ctx.record("auth.required", mode, operation, Outcome.FAIL, f"{label}: no response ({exc})")
+            failed = True
+            continue
+        problem = _envelope_401(reply)
+        if problem:
+            failed = True
+            ctx.record("auth.required", mode, operation, Outcome.FAIL, f"{label}: {problem}", reply.exchange)
+    if not failed:
+        msg = "missing, malformed and unknown keys all get the 401 envelope"
+        ctx.record("auth.required", mode, operation, Outcome.PASS, msg)
 
 
-def run_isolation(ctx: Context) -> None:
-    for mode in ctx.config.keys:
-        if ctx.wanted_any(["isolation.user"], mode, "getConversationHistory") or ctx.wanted_any(
-            ["isolation.user"], mode, "getConversationsList"
-        ):
-            _user_isolation(ctx, mode)
-        ops = [
-            o
-            for o in ("getConversationHistory", "postChatMessageFeedback")
-            if ctx.wanted("isolation.app", mode, o)
-        ]
-        if ops:
-            _app_isolation(ctx, mode, ops)
-
-
-def _user_isolation(ctx: Context, mode: str) -> None:
+@register(
+    CheckSpec(
+        "isolation.user",
+        "isolation",
+        "Another user's conversation and messages are 404 and never listed.",
+        Target.FIXED,
+        ("getConversationHistory", "renameConversation", "getConversationsList"),
+    ),
+    "scenario",
+)
+def user_isolation(ctx: Context, mode: str) -> None:
     api = ctx.apis[mode]
     owner, other = ctx.user("owner"), ctx.user("other")
     turn = chat_turn(ctx, mode, owner, query="A private question")
@@ -212,7 +151,22 @@ def _user_isolation(ctx: Context, mode: str) -> None:
         )
 
 
-def _app_isolation(ctx: Context, mode: str, ops: list[str]) -> None:
+@register(
+    CheckSpec(
+        "isolation.app",
+        "isolation",
+        "Another app's key reaches none of this app's conversations or messages.",
+        Target.FIXED,
+        ("getConversationHistory", "postChatMessageFeedback"),
+    ),
+    "scenario",
+)
+def app_isolation(ctx: Context, mode: str) -> None:
+    ops = [
+        o
+        for o in ("getConversationHistory", "postChatMessageFeedback")
+        if ctx.wanted("isolation.app", mode, o)
+    ]
     others = [m for m in ctx.config.keys if ctx.config.keys[m] != ctx.config.keys[mode]]
     if not others:
         ctx.record_many("isolation.app", mode, ops, Outcome.SKIP, "needs a second app key (--key)")
@@ -273,45 +227,39 @@ def _app_isolation(ctx: Context, mode: str, ops: list[str]) -> None:
 TRACE_ID = "conformance-trace-0001"
 
 
-def run_trace(ctx: Context) -> None:
-    for mode in ctx.config.keys:
-        op_id = generation_op(mode)
-        api = ctx.apis[mode]
-        streaming = mode == "agent-chat"
-        variants: list[tuple[str, dict[str, Any]]] = [
-            ("trace.header", {"headers": {"X-Trace-Id": TRACE_ID}}),
-            ("trace.query", {"params": {"trace_id": TRACE_ID}}),
-            ("trace.body", {"body_extra": {"trace_id": TRACE_ID}}),
-        ]
-        for check_id, how in variants:
-            if not ctx.wanted(check_id, mode, op_id):
-                continue
-            with ctx.timed([check_id], mode, op_id):
-                body = generation_body(ctx, mode, ctx.user("trace"), streaming=streaming, query="trace me")
-                body.update(how.get("body_extra", {}))
-                request = api.build(
-                    "POST",
-                    generation_path(ctx, op_id),
-                    json_body=body,
-                    headers=how.get("headers"),
-                    params=how.get("params"),
-                )
-                if streaming:
-                    cap = Streams(ctx).open(mode, op_id, request)
-                    status, ex = cap.status, cap.exchange
-                else:
-                    ex = api.exchange_for(request)
-                    api.requests_sent += 1
-                    response = api.http.send(request)
-                    status = response.status_code
-                    ex.status, ex.response_headers, ex.response_body = (
-                        status,
-                        dict(response.headers),
-                        response.content,
-                    )
-                if status == 200:
-                    ctx.record(check_id, mode, op_id, Outcome.PASS, "accepted (200)")
-                else:
-                    ctx.record(
-                        check_id, mode, op_id, Outcome.FAIL, f"request with a trace id got {status}", ex
-                    )
+def _trace(ctx: Context, mode: str, check_id: str, how: dict[str, Any]) -> None:
+    op_id = generation_op(mode)
+    api = ctx.apis[mode]
+    streaming = mode == "agent-chat"
+    body = generation_body(ctx, mode, ctx.user("trace"), streaming=streaming, query="trace me")
+    body.update(how.get("body_extra", {}))
+    kwargs: dict[str, Any] = {"json_body": body, "headers": how.get("headers"), "params": how.get("params")}
+    if streaming:
+        cap = Streams(ctx).open(mode, op_id, api.build("POST", generation_path(ctx, op_id), **kwargs))
+        status, ex = cap.status, cap.exchange
+    else:
+        reply = api.call("POST", generation_path(ctx, op_id), **kwargs)
+        status, ex = reply.status, reply.exchange
+    if status == 200:
+        ctx.record(check_id, mode, op_id, Outcome.PASS, "accepted (200)")
+    else:
+        ctx.record(check_id, mode, op_id, Outcome.FAIL, f"request with a trace id got {status}", ex)
+
+
+def _trace_spec(check_id: str, where: str) -> CheckSpec:
+    return CheckSpec(check_id, "trace", f"A trace id in {where} is accepted.", Target.FIXED, GENERATION_OPS)
+
+
+@register(_trace_spec("trace.header", "the X-Trace-Id header"), "scenario")
+def trace_header(ctx: Context, mode: str) -> None:
+    _trace(ctx, mode, "trace.header", {"headers": {"X-Trace-Id": TRACE_ID}})
+
+
+@register(_trace_spec("trace.query", "the trace_id query parameter"), "scenario")
+def trace_query(ctx: Context, mode: str) -> None:
+    _trace(ctx, mode, "trace.query", {"params": {"trace_id": TRACE_ID}})
+
+
+@register(_trace_spec("trace.body", "the JSON body's trace_id field"), "scenario")
+def trace_body(ctx: Context, mode: str) -> None:
+    _trace(ctx, mode, "trace.body", {"body_extra": {"trace_id": TRACE_ID}})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypothesis
 import hypothesis.errors
@@ -24,20 +24,55 @@ from schemathesis.specs.openapi.checks import (
 
 from conformance import grammar
 from conformance.client import key_variable
-from conformance.context import Context
-from conformance.model import Outcome
+from conformance.model import CheckSpec, Outcome, Target
+from conformance.registry import declare, register
 from conformance.spec import Operation
 from conformance.sse import FrameParser
 
-CONTRACT_CHECKS = [
-    "contract.no-server-error",
-    "contract.status-documented",
-    "contract.content-type",
-    "contract.response-schema",
-    "contract.negative-rejected",
-    "contract.error-envelope",
-    "contract.sse-payload",
-]
+if TYPE_CHECKING:
+    from conformance.context import Context
+
+_C = (
+    (
+        "contract.no-server-error",
+        "No generated request, valid or invalid, gets a 5xx response.",
+        Target.OPERATIONS,
+    ),
+    (
+        "contract.status-documented",
+        "Every status code returned is declared for the operation.",
+        Target.OPERATIONS,
+    ),
+    (
+        "contract.content-type",
+        "Every response's Content-Type is one the operation declares for that status.",
+        Target.OPERATIONS,
+    ),
+    (
+        "contract.response-schema",
+        "Response bodies (JSON, and each SSE envelope) match the declared schema.",
+        Target.OPERATIONS,
+    ),
+    (
+        "contract.negative-rejected",
+        "Requests that violate the request schema are rejected with a 4xx.",
+        Target.OPERATIONS,
+    ),
+    (
+        "contract.error-envelope",
+        "Every 4xx/5xx body is JSON {code, message, status} with status equal to the HTTP status.",
+        Target.OPERATIONS,
+    ),
+    (
+        "contract.sse-payload",
+        "The JSON inside each fuzzed SSE event matches the mode's `x-sse-events` union.",
+        Target.STREAMING,
+    ),
+)
+for _id, _text, _target in _C:
+    # Verdicts come from the fuzzing driver below (Schemathesis's checks plus our two), not a function each.
+    declare(CheckSpec(_id, "contract", _text, _target), "contract")
+CONTRACT_CHECKS = [c[0] for c in _C]
 CODE_TO_CHECK = {
     "ST101": "contract.no-server-error",
     "ST102": "contract.no-server-error",
@@ -128,7 +163,8 @@ def _sse_payload_problems(
     return problems
 
 
-def run(ctx: Context) -> None:
+def drive(ctx: Context) -> None:
+    """The `contract` family's driver: fuzz every operation a mode serves and map the verdicts."""
     doc = ctx.spec.openapi_for_schemathesis()
     # Dify ignores unknown query parameters and body fields, so "extra parameter" mutations are not
     # negative data for this API.
@@ -260,3 +296,39 @@ def _mask(ctx: Context, mode: str, curl: str) -> str:
         curl = curl.replace(key, "${" + var + "}")
     var = key_variable(mode)
     return curl.replace("'Authorization: [Filtered]'", f'"Authorization: Bearer ${{{var}}}"')
+
+
+@register(
+    CheckSpec(
+        "contract.observed",
+        "contract",
+        "Every response the other checks received (scenarios, streams, auth, SDK requests) has a documented "
+        "status, a declared Content-Type and a body matching the schema, e.g. integer timestamps in lists "
+        "and renames, 201 on upload.",
+        Target.OPERATIONS,
+    ),
+    "observed",
+)
+def observed(ctx: Context) -> None:
+    """Judge what the client's observer collected during the run, per (mode, operation)."""
+    for mode in ctx.config.keys:
+        for op in ctx.spec.served_by(mode):
+            if not ctx.wanted("contract.observed", mode, op.operation_id):
+                continue
+            seen = ctx.observed.get((mode, op.operation_id), [])
+            if not seen:
+                msg = "no response of this operation was seen outside fuzzing (the contract.* checks fuzz it)"
+                ctx.record("contract.observed", mode, op.operation_id, Outcome.SKIP, msg)
+                continue
+            bad = [(ex, problems) for ex, problems in seen if problems]
+            for ex, problems in bad[:3]:
+                msg = (
+                    f"{ex.method} {ex.status}: "
+                    + "; ".join(problems[:2])
+                    + f" ({len(bad)} of {len(seen)} responses)"
+                )
+                ctx.record("contract.observed", mode, op.operation_id, Outcome.FAIL, msg, ex)
+            if not bad:
+                statuses = sorted({str(ex.status) for ex, _ in seen})
+                msg = f"{len(seen)} responses ({', '.join(statuses)}) match the spec"
+                ctx.record("contract.observed", mode, op.operation_id, Outcome.PASS, msg)

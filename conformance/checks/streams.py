@@ -1,101 +1,78 @@
-"""(b) Event streams: headers, framing, keep-alives, event schemas, grammar, termination."""
+"""(b) Event streams: headers, framing (standard and SDK-compatible), keep-alives, event schemas, grammar,
+termination. The driver captures one stream per streaming operation; each registered check judges it."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from conformance import grammar
-from conformance.context import Context
-from conformance.model import Outcome
+from conformance.model import CheckSpec, Outcome, Target
 from conformance.recipes import Streams, generation_body, generation_path
+from conformance.registry import REGISTRY, register
 from conformance.sse import StreamCapture
 
-SSE_CHECKS = [
-    "sse.content-type",
-    "sse.cache-control",
-    "sse.accel-buffering",
-    "sse.framing",
-    "sse.keepalive",
-    "sse.event-schema",
-    "sse.grammar",
-    "sse.terminates",
-]
+if TYPE_CHECKING:
+    from conformance.context import Context
+
 GRAMMAR_ONLY_KEEPALIVE = {"keepalive-early"}
 
 
-def assess(
-    ctx: Context,
-    streams: Streams,
-    validator: grammar.EventValidator,
-    mode: str,
-    operation: str,
-    capture: StreamCapture,
-) -> None:
-    """Record every sse.* verdict for one captured stream."""
-    ex = capture.exchange
-    rec = ctx.record
-    if capture.status != 200 or "text/event-stream" not in capture.content_type:
-        msg = (
-            f"expected 200 text/event-stream, got {capture.status} "
-            f"{capture.headers.get('content-type', '(no content type)')!r}"
-        )
-        rec("sse.content-type", mode, operation, Outcome.FAIL, msg, ex, evidence=capture.transcript())
-        for cid in SSE_CHECKS[1:]:
-            rec(cid, mode, operation, Outcome.SKIP, "no event stream to inspect")
-        return
-    rec("sse.content-type", mode, operation, Outcome.PASS, "200 text/event-stream")
-    soft = Outcome.FAIL if ctx.config.strict_headers else Outcome.WARN
-    cache = capture.headers.get("cache-control", "")
-    if "no-cache" in cache.lower() or "no-store" in cache.lower():
-        rec("sse.cache-control", mode, operation, Outcome.PASS, f"Cache-Control: {cache}")
-    else:
-        rec(
-            "sse.cache-control",
-            mode,
-            operation,
-            soft,
-            f"Cache-Control is {cache or 'absent'}; proxies may cache or buffer the stream",
+@dataclasses.dataclass
+class StreamView:
+    """One captured stream and what the checks derive from it."""
+
+    ctx: Context
+    streams: Streams
+    validator: grammar.EventValidator
+    mode: str
+    operation: str
+    capture: StreamCapture
+
+    @property
+    def is_stream(self) -> bool:
+        return self.capture.status == 200 and "text/event-stream" in self.capture.content_type
+
+    @cached_property
+    def sequence(self) -> tuple[list[dict[str, Any]], list[float]]:
+        events: list[dict[str, Any]] = []
+        times: list[float] = []
+        for frame in self.capture.frames:
+            if frame.is_ping:
+                events.append({"event": "ping"})
+            else:
+                payload = frame.payload()
+                if payload is None:
+                    continue
+                events.append(payload)
+            times.append(frame.at)
+        return events, times
+
+    @cached_property
+    def rules(self) -> grammar.Grammar | None:
+        return self.streams.grammar_for(self.mode, self.operation)
+
+    @cached_property
+    def violations(self) -> list[grammar.Violation]:
+        if self.rules is None:
+            return []
+        events, times = self.sequence
+        complete = self.capture.ended in ("closed", "not-closed-after-terminal")
+        return grammar.check_sequence(self.rules, events, complete=complete, times=times)
+
+    def record(self, check_id: str, outcome: Outcome, message: str, *, full: bool = True) -> None:
+        ex = self.capture.exchange if outcome is not Outcome.PASS else None
+        evidence = self.capture.transcript() if full else self.capture.transcript(600)
+        self.ctx.record(
+            check_id,
+            self.mode,
+            self.operation,
+            outcome,
+            message,
             ex,
-            evidence=capture.transcript(600),
+            evidence=evidence if ex else None,
         )
-    accel = capture.headers.get("x-accel-buffering", "")
-    if accel.strip().lower() == "no":
-        rec("sse.accel-buffering", mode, operation, Outcome.PASS, "X-Accel-Buffering: no")
-    else:
-        rec(
-            "sse.accel-buffering",
-            mode,
-            operation,
-            soft,
-            f"X-Accel-Buffering is {accel or 'absent'}; nginx in front would deliver the stream in bursts",
-            ex,
-            evidence=capture.transcript(600),
-        )
-    _framing(ctx, mode, operation, capture)
-    events, times = _sequence(capture)
-    _schemas(ctx, validator, streams, mode, operation, capture, events)
-    g = streams.grammar_for(mode, operation)
-    complete = capture.ended in ("closed", "not-closed-after-terminal")
-    if g is None:
-        rec("sse.grammar", mode, operation, Outcome.SKIP, f"no stream grammar for {mode} {operation}")
-        violations: list[grammar.Violation] = []
-    else:
-        violations = grammar.check_sequence(g, events, complete=complete, times=times)
-        structural = [v for v in violations if v.id not in GRAMMAR_ONLY_KEEPALIVE]
-        if structural:
-            rec(
-                "sse.grammar",
-                mode,
-                operation,
-                Outcome.FAIL,
-                "; ".join(str(v) for v in structural[:3]) + f" (events: {_names(events)})",
-                ex,
-                evidence=capture.transcript(),
-            )
-        else:
-            rec("sse.grammar", mode, operation, Outcome.PASS, f"{len(events)} events: {_names(events)}")
-    _keepalive(ctx, mode, operation, capture, [v for v in violations if v.id in GRAMMAR_ONLY_KEEPALIVE])
-    _termination(ctx, mode, operation, capture)
 
 
 def _names(events: list[dict[str, Any]]) -> str:
@@ -105,24 +82,75 @@ def _names(events: list[dict[str, Any]]) -> str:
     return " ".join(names)
 
 
-def _sequence(capture: StreamCapture) -> tuple[list[dict[str, Any]], list[float]]:
-    events: list[dict[str, Any]] = []
-    times: list[float] = []
-    for frame in capture.frames:
-        if frame.is_ping:
-            events.append({"event": "ping"})
-        else:
-            payload = frame.payload()
-            if payload is None:
-                continue
-            events.append(payload)
-        times.append(frame.at)
-    return events, times
+def _sse(check_id: str, description: str) -> CheckSpec:
+    return CheckSpec(check_id, "sse", description, Target.STREAMING)
 
 
-def _framing(ctx: Context, mode: str, operation: str, capture: StreamCapture) -> None:
+@register(
+    _sse(
+        "sse.content-type",
+        "A stream answers 200 with Content-Type text/event-stream (FAIL: clients pick their parser by it).",
+    ),
+    "stream",
+)
+def content_type(ctx: Context, view: StreamView) -> None:
+    cap = view.capture
+    if view.is_stream:
+        view.record("sse.content-type", Outcome.PASS, "200 text/event-stream")
+    else:
+        got = cap.headers.get("content-type", "(no content type)")
+        view.record(
+            "sse.content-type", Outcome.FAIL, f"expected 200 text/event-stream, got {cap.status} {got!r}"
+        )
+
+
+def _advisory(ctx: Context, view: StreamView, check_id: str, header: str, ok: bool, why: str) -> None:
+    value = view.capture.headers.get(header.lower(), "")
+    if ok:
+        view.record(check_id, Outcome.PASS, f"{header}: {value}")
+    else:
+        soft = Outcome.FAIL if ctx.config.strict_headers else Outcome.WARN
+        view.record(check_id, soft, f"{header} is {value or 'absent'}; {why}", full=False)
+
+
+@register(
+    _sse(
+        "sse.cache-control",
+        "A stream sends Cache-Control: no-cache (WARN: only proxies and caches are affected).",
+    ),
+    "stream",
+)
+def cache_control(ctx: Context, view: StreamView) -> None:
+    value = view.capture.headers.get("cache-control", "").lower()
+    ok = "no-cache" in value or "no-store" in value
+    _advisory(ctx, view, "sse.cache-control", "Cache-Control", ok, "proxies may cache or buffer the stream")
+
+
+@register(
+    _sse(
+        "sse.accel-buffering",
+        "A stream sends X-Accel-Buffering: no (WARN: only an nginx in between is affected).",
+    ),
+    "stream",
+)
+def accel_buffering(ctx: Context, view: StreamView) -> None:
+    ok = view.capture.headers.get("x-accel-buffering", "").strip().lower() == "no"
+    why = "nginx in front would deliver the stream in bursts"
+    _advisory(ctx, view, "sse.accel-buffering", "X-Accel-Buffering", ok, why)
+
+
+@register(
+    _sse(
+        "sse.framing",
+        "Each event is one `data:` frame holding a JSON object with a string `event`; no id:/retry: lines, "
+        "no `event:` line contradicting the JSON (the SSE standard's rules).",
+    ),
+    "stream",
+)
+def framing(ctx: Context, view: StreamView) -> None:
+    cap = view.capture
     problems: list[str] = []
-    for i, frame in enumerate(capture.frames):
+    for i, frame in enumerate(cap.frames):
         if frame.is_ping or frame.comments:
             continue  # judged by sse.keepalive
         fields = {line.partition(":")[0] for line in frame.lines}
@@ -139,30 +167,64 @@ def _framing(ctx: Context, mode: str, operation: str, capture: StreamCapture) ->
             problems.append(f"frame #{i} JSON has no string `event`: {frame.text()[:120]!r}")
         elif frame.event_name is not None and frame.event_name != payload.get("event"):
             problems.append(f"frame #{i} `event:` line {frame.event_name!r} contradicts the JSON")
-    if capture.trailing.strip():
-        problems.append(f"stream ended inside a frame: {capture.trailing[:120]!r}")
-    if any(f.crlf for f in capture.frames):
-        problems.append("frames use CRLF line endings; clients expect LF")
+    if cap.trailing.strip():
+        problems.append(f"stream ended inside a frame: {cap.trailing[:120]!r}")
     if problems:
-        ctx.record(
-            "sse.framing",
-            mode,
-            operation,
-            Outcome.FAIL,
-            "; ".join(problems[:3]),
-            capture.exchange,
-            evidence=capture.transcript(),
-        )
+        view.record("sse.framing", Outcome.FAIL, "; ".join(problems[:3]))
     else:
-        ctx.record("sse.framing", mode, operation, Outcome.PASS, f"{len(capture.frames)} well-formed frames")
+        view.record("sse.framing", Outcome.PASS, f"{len(cap.frames)} well-formed frames")
 
 
-def _keepalive(
-    ctx: Context, mode: str, operation: str, capture: StreamCapture, timing: list[grammar.Violation]
-) -> None:
+@register(
+    _sse(
+        "sse.client-framing",
+        "Frames are what Dify's official SDKs parse: LF line ends, `data: ` with one space, no `event:` line "
+        "except the bare `event: ping` keep-alive (FAIL by default; WARN with framing = standard).",
+    ),
+    "stream",
+)
+def client_framing(ctx: Context, view: StreamView) -> None:
+    cap = view.capture
+    problems: list[str] = []
+    if any(f.crlf for f in cap.frames):
+        problems.append("frames use CRLF line endings; the SDKs split on LF only")
+    for i, frame in enumerate(cap.frames):
+        if frame.is_ping:
+            if frame.lines != ["event: ping"]:
+                problems.append(
+                    f"frame #{i}: keep-alive is {frame.text()[:60]!r}, the SDKs expect `event: ping`"
+                )
+            continue
+        for line in frame.lines:
+            if line.startswith("data:") and not line.startswith("data: "):
+                problems.append(
+                    f"frame #{i}: `data:` without the space ({line[:60]!r}); the SDKs cut 6 chars"
+                )
+                break
+            if line.startswith("event:"):
+                problems.append(f"frame #{i}: `event:` line {line[:40]!r} on a data frame; the SDKs drop it")
+                break
+    if not problems:
+        view.record(
+            "sse.client-framing", Outcome.PASS, f"{len(cap.frames)} frames as the official SDKs parse them"
+        )
+        return
+    outcome = Outcome.FAIL if ctx.config.framing == "sdk" else Outcome.WARN
+    view.record("sse.client-framing", outcome, f"{len(problems)} problem(s): " + "; ".join(problems[:3]))
+
+
+@register(
+    _sse(
+        "sse.keepalive",
+        "Keep-alives are bare `event: ping` frames after a silence: never a data event, never a comment "
+        "line.",
+    ),
+    "stream",
+)
+def keepalive(ctx: Context, view: StreamView) -> None:
     problems = []
     pings = 0
-    for i, frame in enumerate(capture.frames):
+    for i, frame in enumerate(view.capture.frames):
         if frame.is_ping:
             pings += 1
             if any(not (line == "event: ping" or line == "event:ping") for line in frame.lines):
@@ -175,113 +237,123 @@ def _keepalive(
             payload = frame.payload()
             if payload is not None and payload.get("event") == "ping":
                 problems.append(f"frame #{i}: ping sent as a data event ({frame.text()[:80]!r})")
-    problems += [str(v) for v in timing]
+    problems += [str(v) for v in view.violations if v.id in GRAMMAR_ONLY_KEEPALIVE]
     if problems:
-        ctx.record(
-            "sse.keepalive",
-            mode,
-            operation,
-            Outcome.FAIL,
-            "; ".join(problems[:3]),
-            capture.exchange,
-            evidence=capture.transcript(),
-        )
+        view.record("sse.keepalive", Outcome.FAIL, "; ".join(problems[:3]))
     else:
         what = f"{pings} bare ping frame(s)" if pings else "no keep-alive needed (stream never idle)"
-        ctx.record("sse.keepalive", mode, operation, Outcome.PASS, what)
+        view.record("sse.keepalive", Outcome.PASS, what)
 
 
-def _schemas(
-    ctx: Context,
-    validator: grammar.EventValidator,
-    streams: Streams,
-    mode: str,
-    operation: str,
-    capture: StreamCapture,
-    events: list[dict[str, Any]],
-) -> None:
-    op = ctx.spec.operations[operation]
-    pointer = op.sse_events().get(mode, "")
+@register(
+    _sse(
+        "sse.event-schema",
+        "Every event validates against its events.schema.json definition and the mode's stream union.",
+    ),
+    "stream",
+)
+def event_schema(ctx: Context, view: StreamView) -> None:
+    events, _ = view.sequence
+    op = ctx.spec.operations[view.operation]
+    pointer = op.sse_events().get(view.mode, "")
     union = pointer.rsplit("/", 1)[-1] if pointer else None
     problems = []
     for i, event in enumerate(events):
         if event.get("event") == "ping":
             continue
-        errs = validator.errors(event)
+        errs = view.validator.errors(event)
         if not errs and union:
-            errs = [f"not in {union}: {e}" for e in validator.errors(event, union)]
+            errs = [f"not in {union}: {e}" for e in view.validator.errors(event, union)]
         if errs:
             problems.append(f"event #{i} `{event.get('event')}`: {errs[0]}")
     if problems:
-        ctx.record(
-            "sse.event-schema",
-            mode,
-            operation,
-            Outcome.FAIL,
-            f"{len(problems)} invalid event(s); " + "; ".join(problems[:3]),
-            capture.exchange,
-            evidence=capture.transcript(),
+        view.record(
+            "sse.event-schema", Outcome.FAIL, f"{len(problems)} invalid event(s); " + "; ".join(problems[:3])
         )
     else:
-        ctx.record(
-            "sse.event-schema",
-            mode,
-            operation,
-            Outcome.PASS,
-            f"{len(events)} events valid against events.schema.json{f' and {union}' if union else ''}",
+        where = f" and {union}" if union else ""
+        view.record(
+            "sse.event-schema", Outcome.PASS, f"{len(events)} events valid against events.schema.json{where}"
         )
 
 
-def _termination(ctx: Context, mode: str, operation: str, capture: StreamCapture) -> None:
-    ex = capture.exchange
+@register(
+    _sse(
+        "sse.grammar",
+        "The event sequence follows the mode's grammar: opening event, order, exactly one terminal event.",
+    ),
+    "stream",
+)
+def stream_grammar(ctx: Context, view: StreamView) -> None:
+    events, _ = view.sequence
+    if view.rules is None:
+        view.record("sse.grammar", Outcome.SKIP, f"no stream grammar for {view.mode} {view.operation}")
+        return
+    structural = [v for v in view.violations if v.id not in GRAMMAR_ONLY_KEEPALIVE]
+    if structural:
+        msg = "; ".join(str(v) for v in structural[:3]) + f" (events: {_names(events)})"
+        view.record("sse.grammar", Outcome.FAIL, msg)
+    else:
+        view.record("sse.grammar", Outcome.PASS, f"{len(events)} events: {_names(events)}")
+
+
+@register(
+    _sse("sse.terminates", "The stream ends before the deadline and closes right after its terminal event."),
+    "stream",
+)
+def terminates(ctx: Context, view: StreamView) -> None:
+    cap = view.capture
     limits = ctx.config.limits
-    if capture.ended == "closed" and capture.terminal_index is not None and not capture.after_terminal:
-        ctx.record(
-            "sse.terminates",
-            mode,
-            operation,
-            Outcome.PASS,
-            f"closed right after the terminal event, {capture.duration:.2f}s",
+    if cap.ended == "closed" and cap.terminal_index is not None and not cap.after_terminal:
+        view.record(
+            "sse.terminates", Outcome.PASS, f"closed right after the terminal event, {cap.duration:.2f}s"
         )
         return
-    if capture.ended == "closed" and capture.terminal_index is None:
+    if cap.ended == "closed" and cap.terminal_index is None:
         msg = "the stream closed without a terminal event"
-    elif capture.ended == "closed":
-        msg = f"{len(capture.after_terminal)} frame(s) after the terminal event before the close"
-    elif capture.ended == "not-closed-after-terminal":
+    elif cap.ended == "closed":
+        msg = f"{len(cap.after_terminal)} frame(s) after the terminal event before the close"
+    elif cap.ended == "not-closed-after-terminal":
         msg = f"still open {limits.close_grace:g}s after the terminal event"
-    elif capture.ended == "idle-timeout":
+    elif cap.ended == "idle-timeout":
         msg = f"no byte for {limits.stream_idle_timeout:g}s and no terminal event (stream hangs)"
-    elif capture.ended == "deadline":
+    elif cap.ended == "deadline":
         msg = f"still streaming at the {limits.stream_deadline:g}s deadline without a terminal event"
     else:
-        msg = f"read error: {capture.error}"
-    ctx.record("sse.terminates", mode, operation, Outcome.FAIL, msg, ex, evidence=capture.transcript())
+        msg = f"read error: {cap.error}"
+    view.record("sse.terminates", Outcome.FAIL, msg)
 
 
-def run(ctx: Context) -> None:
+def drive(ctx: Context) -> None:
+    """The `stream` family's driver: one captured stream per streaming operation, judged by every check."""
+    entries = REGISTRY.entries("stream")
+    ids = [e.spec.id for e in entries]
     streams = Streams(ctx)
     validator = grammar.EventValidator(ctx.spec.events)
     for mode in ctx.config.keys:
         for op in ctx.spec.served_by(mode):
-            if not op.streams_for(mode) or not ctx.wanted_any(SSE_CHECKS, mode, op.operation_id):
+            if not op.streams_for(mode) or not ctx.wanted_any(ids, mode, op.operation_id):
                 continue
-            with ctx.timed(SSE_CHECKS, mode, op.operation_id):
-                capture = _drive(ctx, streams, mode, op.operation_id)
+            with ctx.timed(ids, mode, op.operation_id):
+                capture = _capture(ctx, streams, mode, op.operation_id)
                 if capture is None:
-                    for cid in SSE_CHECKS:
-                        ctx.record(
-                            cid,
-                            mode,
-                            op.operation_id,
-                            Outcome.SKIP,
-                            "no valid request recipe for this operation yet",
-                        )
+                    for cid in ids:
+                        msg = "no valid request recipe for this operation yet"
+                        ctx.record(cid, mode, op.operation_id, Outcome.SKIP, msg)
                     continue
-                assess(ctx, streams, validator, mode, op.operation_id, capture)
+                view = StreamView(ctx, streams, validator, mode, op.operation_id, capture)
+                for entry in entries:
+                    if entry.fn is None or not ctx.wanted(entry.spec.id, mode, op.operation_id):
+                        continue
+                    if entry.spec.id != "sse.content-type" and not view.is_stream:
+                        ctx.record(
+                            entry.spec.id, mode, op.operation_id, Outcome.SKIP, "no event stream to inspect"
+                        )
+                        continue
+                    entry.fn(ctx, view)
 
 
-def _drive(ctx: Context, streams: Streams, mode: str, operation: str) -> StreamCapture | None:
+def _capture(ctx: Context, streams: Streams, mode: str, operation: str) -> StreamCapture | None:
     api = ctx.apis[mode]
     user = ctx.user("sse")
     if operation in ("sendChatMessage", "createCompletionMessage", "executeWorkflow"):

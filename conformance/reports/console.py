@@ -10,7 +10,13 @@ from rich.table import Table
 from conformance.model import Finding, Outcome, Result
 from conformance.runner import Report
 
-STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.WARN: "yellow", Outcome.SKIP: "dim"}
+STYLE = {
+    Outcome.PASS: "green",
+    Outcome.FAIL: "bold red",
+    Outcome.WARN: "yellow",
+    Outcome.SKIP: "dim",
+    Outcome.INCONCLUSIVE: "magenta",
+}
 
 
 class Live:
@@ -63,6 +69,8 @@ def summary(console: Console, report: Report) -> None:
     t = report.totals
     console.print(
         f"[green]{t[Outcome.PASS]} passed[/green], [red]{t[Outcome.FAIL]} failed[/red], "
-        f"[yellow]{t[Outcome.WARN]} warnings[/yellow], [dim]{t[Outcome.SKIP]} skipped[/dim] "
+        f"[yellow]{t[Outcome.WARN]} warnings[/yellow], "
+        f"[magenta]{t[Outcome.INCONCLUSIVE]} inconclusive[/magenta], "
+        f"[dim]{t[Outcome.SKIP]} skipped[/dim] "
         f"in {report.duration:.1f}s ({report.requests} requests)"
     )

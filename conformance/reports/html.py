@@ -14,7 +14,7 @@ h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0}
 td,th{border:1px solid #d6dbe3;padding:.25rem .5rem;text-align:left}
 th{background:#f2f4f8}.PASS{background:#dff5e3}.FAIL{background:#fbdada}.WARN{background:#fff1c7}
-.SKIP{background:#eceff3;color:#555}td.cell{text-align:center;font-weight:600;font-size:12px}
+.SKIP{background:#eceff3;color:#555}.INCONCLUSIVE{background:#efe3fb}td.cell{text-align:center;font-weight:600;font-size:12px}
 pre{background:#f6f8fa;padding:.5rem;overflow:auto;white-space:pre-wrap;word-break:break-all;max-height:24rem}
 details{margin:.4rem 0 1rem}summary{cursor:pointer}.muted{color:#666}
 """
@@ -58,8 +58,9 @@ def write(report: Report) -> str:
                 f"<tr><th>{escape(op)}</th>" + "".join(_cell(index.get((op, c))) for c in checks) + "</tr>"
             )
         out.append("</table>")
-    problems = [r for r in report.results if r.outcome in (Outcome.FAIL, Outcome.WARN)]
-    out.append(f"<h2>Failures and warnings ({len(problems)})</h2>")
+    shown = (Outcome.FAIL, Outcome.WARN, Outcome.INCONCLUSIVE)
+    problems = [r for r in report.results if r.outcome in shown]
+    out.append(f"<h2>Failures, warnings and inconclusive checks ({len(problems)})</h2>")
     for r in problems:
         out.append(
             f"<details open><summary class='{r.outcome.value}'><b>{r.outcome.value}</b> "
@@ -67,7 +68,7 @@ def write(report: Report) -> str:
             f"{escape(r.summary())}</summary><p class='muted'>{escape(r.description)}</p>"
         )
         for f in r.findings:
-            if f.outcome not in (Outcome.FAIL, Outcome.WARN):
+            if f.outcome not in shown:
                 continue
             out.append(f"<p><b>{f.outcome.value}</b> {escape(f.message)}</p>")
             if f.curl:

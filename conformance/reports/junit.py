@@ -12,7 +12,7 @@ from conformance.runner import Report
 def _details(result: Result) -> str:
     parts = []
     for f in result.findings:
-        if f.outcome in (Outcome.FAIL, Outcome.WARN):
+        if f.outcome in (Outcome.FAIL, Outcome.WARN, Outcome.INCONCLUSIVE):
             parts.append(f"[{f.outcome.value}] {f.message}")
             if f.curl:
                 parts.append(f"Reproduce with:\n    {f.curl}")
@@ -51,6 +51,10 @@ def write(report: Report) -> str:
                 node.text = _details(r)
             elif r.outcome is Outcome.SKIP:
                 ET.SubElement(case, "skipped", message=r.summary()[:500])
+            elif r.outcome is Outcome.INCONCLUSIVE:
+                ET.SubElement(case, "skipped", message=f"INCONCLUSIVE: {r.summary()}"[:500])
+                props = ET.SubElement(case, "properties")
+                ET.SubElement(props, "property", name="outcome", value="INCONCLUSIVE")
             elif r.outcome is Outcome.WARN:
                 out = ET.SubElement(case, "system-out")
                 out.text = _details(r)

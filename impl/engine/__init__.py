@@ -5,7 +5,7 @@ a variable pool, an event sink and `EngineHooks`.
 """
 
 from impl.engine import nodes  # noqa: F401  (registers the node handlers)
-from impl.engine.graph import Graph, GraphError, Node, check_supported, parse_graph
+from impl.engine.graph import Graph, GraphError, Node, Problem, graph_problems, parse_graph
 from impl.engine.runner import EngineHooks, NodeError, RunOutcome, WorkflowRunner
 from impl.engine.variables import VariablePool
 
@@ -18,6 +18,7 @@ __all__ = [
     "RunOutcome",
     "VariablePool",
     "WorkflowRunner",
-    "check_supported",
+    "Problem",
+    "graph_problems",
     "parse_graph",
 ]

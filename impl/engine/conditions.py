@@ -1,4 +1,12 @@
-"""Dify's comparison operators (if-else cases, loop break conditions)."""
+"""Dify's comparison operators (if-else cases, loop break conditions).
+
+After `api/core/workflow/utils/condition/processor.py`: `empty` / `not empty` test falsiness
+(0, false, "", [], {} and null are empty); `is`, `is not`, the number comparisons, `start with`,
+`end with`, `in` and `all of` are false when the variable is null or missing; `not in` and
+`not contains` are true for an empty variable; an unknown operator fails the node with
+"Unsupported operator: …". Where Dify raises on a value of the wrong type, this engine compares
+the value's text (numbers read from text) instead.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +30,7 @@ def _number(value: Any) -> float | None:
 
 
 def _is_empty(value: Any) -> bool:
-    if value is None or value is MISSING:
-        return True
-    if isinstance(value, str | list | dict | tuple):
-        return len(value) == 0
-    return False
+    return value is MISSING or not value
 
 
 def _expected(raw: Any, pool: VariablePool) -> Any:
@@ -70,8 +74,24 @@ def compare(operator: str, actual: Any, expected: Any) -> bool:
         return actual is None or actual is MISSING
     if op in ("is true", "is false"):
         return bool(actual) is (op == "is true")
+    absent = actual is None or actual is MISSING
+    if absent and op in (
+        "start with",
+        "end with",
+        "is",
+        "is not",
+        "in",
+        "all of",
+        "=",
+        "≠",
+        ">",
+        "<",
+        "≥",
+        "≤",
+    ):
+        return False
     if op in ("contains", "not contains"):
-        if actual is None or actual is MISSING:
+        if _is_empty(actual):
             found = False
         elif isinstance(actual, list | tuple):
             found = any(to_text(item) == to_text(expected) or item == expected for item in actual)
@@ -111,7 +131,7 @@ def compare(operator: str, actual: Any, expected: Any) -> bool:
         if op in ("≥", ">="):
             return left >= right
         return left <= right
-    raise ValueError(f"unknown comparison operator {operator!r}")
+    raise ValueError(f"Unsupported operator: {operator}")
 
 
 def check_conditions(

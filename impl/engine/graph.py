@@ -1,7 +1,9 @@
 """The graph of a Dify workflow DSL: nodes, edges with branch handles, container scopes.
 
-`check_supported` is what import runs: every node type must be one this engine executes (code
-nodes included: they run in `impl.sandbox`).
+Import accepts every graph Dify accepts (`parse_graph` only refuses what cannot be read at all);
+`graph_problems` lists what this server cannot run (node types it lacks, a missing start node,
+nodes in the wrong app mode), which import prints as warnings and the run reports as a failed node
+or a failed run.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Node types this engine runs.
+# The node table: every node type this engine runs (each has a handler in `nodes/`).
 SUPPORTED_TYPES = frozenset(
     {
         "start",
@@ -32,10 +34,18 @@ SUPPORTED_TYPES = frozenset(
         "loop-end",
         "human-input",
         "code",
+        "document-extractor",
+        "list-operator",
     }
 )
-# Node types refused with a specific reason.
-REFUSED_TYPES: dict[str, str] = {}
+# Why a Dify node type this server does not run cannot run here (import warning, node failure).
+UNSUPPORTED_REASONS = {
+    "tool": "this server has no tool providers for workflow tool nodes",
+    "agent": "this server has no agent strategies for workflow agent nodes",
+    "knowledge-retrieval": "this server has no knowledge bases",
+    "knowledge-index": "this server has no knowledge bases",
+    "datasource": "this server has no data sources",
+}
 CONTAINER_TYPES = frozenset({"iteration", "loop"})
 # UI-only nodes of the canvas (notes), never executed.
 IGNORED_TYPES = frozenset({"", "custom-note"})
@@ -160,31 +170,32 @@ def unsupported_types(graph: Graph) -> list[str]:
     return sorted({n.type for n in graph.nodes.values() if n.type not in SUPPORTED_TYPES})
 
 
-def check_supported(raw: Mapping[str, Any] | None, mode: str) -> Graph:
-    """Parse and check a graph for import; raises GraphError naming every unsupported node type."""
-    graph = parse_graph(raw)
-    refused = sorted({n.type for n in graph.nodes.values() if n.type in REFUSED_TYPES})
-    if refused:
-        reasons = "; ".join(f"{t}: {REFUSED_TYPES[t]}" for t in refused)
-        ids = ", ".join(n.id for n in graph.nodes.values() if n.type in REFUSED_TYPES)
-        raise GraphError(
-            f"the workflow contains node types this server refuses to run ({reasons}); nodes: {ids}"
-        )
-    unknown = unsupported_types(graph)
-    if unknown:
-        raise GraphError(
-            "the workflow contains node types this server does not support: "
-            + ", ".join(unknown)
-            + " (supported: "
-            + ", ".join(sorted(SUPPORTED_TYPES))
-            + ")"
-        )
-    graph.start_node()
+@dataclass(frozen=True)
+class Problem:
+    """Something in a graph this server cannot run; `node_id` is None for the graph as a whole."""
+
+    node_id: str | None
+    message: str
+
+
+def graph_problems(graph: Graph, mode: str) -> list[Problem]:
+    """Everything in `graph` that will fail at run time here, node by node."""
+    problems: list[Problem] = []
+    try:
+        graph.start_node()
+    except GraphError as exc:
+        problems.append(Problem(None, str(exc)))
     for node in graph.nodes.values():
+        if node.type not in SUPPORTED_TYPES:
+            reason = UNSUPPORTED_REASONS.get(node.type, "this server has no implementation of it")
+            problems.append(Problem(node.id, f"node type '{node.type}' cannot run here: {reason}"))
         if node.type in CONTAINER_TYPES:
-            graph.start_node(node.id)
+            try:
+                graph.start_node(node.id)
+            except GraphError as exc:
+                problems.append(Problem(node.id, str(exc)))
         if mode == "workflow" and node.type == "answer":
-            raise GraphError(f"answer node {node.id!r} only works in advanced-chat apps; use an end node")
+            problems.append(Problem(node.id, "answer nodes only stream in advanced-chat apps"))
         if mode == "advanced-chat" and node.type == "end":
-            raise GraphError(f"end node {node.id!r} only works in workflow apps; use an answer node")
-    return graph
+            problems.append(Problem(node.id, "end nodes only give outputs in workflow apps"))
+    return problems

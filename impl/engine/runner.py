@@ -3,8 +3,18 @@
 Scheduling: an edge is *taken* when its source ran and chose that edge's handle, *skipped*
 otherwise. A node runs once all its incoming edges are decided and at least one was taken; a
 node whose incoming edges were all skipped is skipped too, and so are its outgoing edges (so a
-join after an if-else waits for the branch that ran). Nodes run one at a time, in the order
-they became ready, which makes every run deterministic.
+join after an if-else waits for the branch that ran). Every ready node starts at once as its own
+asyncio task, so parallel branches run concurrently (Dify's graph engine hands ready nodes to a
+worker pool: `api/core/workflow/graph_engine/`); nodes become ready in a fixed order and results
+that arrive together are handled in start order, so runs without real I/O stay deterministic.
+When a node fails the run, its still-running siblings are cancelled and finish as `stopped`.
+
+Containers (iteration, loop) and their start nodes run without `node_started` /
+`node_finished` events: Dify's response converter drops them for `iteration` and `loop`
+(`api/core/app/apps/common/workflow_response_converter.py`), and the containers drop the events
+of their `iteration-start` / `loop-start` children (`nodes/iteration/iteration_node.py`,
+`nodes/loop/loop_node.py`). A container runs each round with the variable pool that
+`using_pool` installs for the current task (an iteration round gets its own copy, as in Dify).
 
 Node failures follow the node's `error_strategy` (`fail-branch`, `default-value`) after its
 `retry_config` retries; an unhandled failure fails the run. The stop flag is checked before
@@ -14,13 +24,15 @@ every node and between streamed model tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from impl.engine.graph import FAIL_BRANCH, SOURCE, Graph, Node
+from impl.engine.graph import FAIL_BRANCH, SOURCE, UNSUPPORTED_REASONS, Graph, GraphError, Node
 from impl.engine.streaming import StreamRouter
 from impl.engine.variables import VariablePool, as_mapping
 from impl.providers import ChatModel, PromptMessage
@@ -35,6 +47,13 @@ class NodeError(Exception):
         super().__init__(message)
         self.message = message
         self.error_type = error_type
+
+
+# Node types whose own node_started / node_finished (and node_retry) events are not sent.
+SILENT_TYPES = frozenset({"iteration", "loop", "iteration-start", "loop-start"})
+# Of those, the ones that are not recorded as node executions either (pure entry markers).
+MARKER_TYPES = frozenset({"iteration-start", "loop-start"})
+CANCELLED = "Cancelled: another branch of the run failed or the run was stopped."
 
 
 class RunStopped(Exception):
@@ -76,6 +95,10 @@ class EngineHooks(Protocol):
 
     async def write_conversation_variable(self, name: str, value: Any) -> None: ...
 
+    async def read_upload(self, upload_file_id: str) -> bytes:
+        """The bytes of a file uploaded to this app (document-extractor)."""
+        ...
+
     async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]: ...
 
 
@@ -93,6 +116,11 @@ class RunOutcome:
 
 Handler = Callable[["WorkflowRunner", Node, Scope], Awaitable[NodeResult]]
 HANDLERS: dict[str, Handler] = {}
+# What a container gave the running task (see `using_pool`): its own variable pool and, for a
+# parallel iteration round, a buffer that holds the round's events until it ends.
+_SCOPED: ContextVar[tuple[WorkflowRunner, VariablePool, Emit | None] | None] = ContextVar(
+    "engine_scope", default=None
+)
 
 
 def handles(*types: str) -> Callable[[Handler], Handler]:
@@ -111,8 +139,8 @@ def now_unix() -> int:
 @dataclass
 class WorkflowRunner:
     graph: Graph
-    pool: VariablePool
-    emit: Emit
+    root_pool: VariablePool
+    sink: Emit
     hooks: EngineHooks
     stop_event: asyncio.Event
     mode: str = "workflow"
@@ -122,12 +150,45 @@ class WorkflowRunner:
     exceptions_count: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)
     answer_parts: list[str] = field(default_factory=list)
+    # workflow mode: the text streamed so far into end-node outputs, per source selector
+    streamed: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
     executions: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     router: StreamRouter | None = None
 
     def __post_init__(self) -> None:
-        self.router = StreamRouter(self.graph, self.pool, self.mode, self._emit_text)
+        self.router = StreamRouter(self.graph, lambda: self.pool, self.mode, self._emit_text)
+
+    # ---- the variable pool of the current task -------------------------------------------
+
+    def _scoped(self) -> tuple[WorkflowRunner, VariablePool, Emit | None] | None:
+        scoped = _SCOPED.get()
+        return scoped if scoped is not None and scoped[0] is self else None
+
+    @property
+    def pool(self) -> VariablePool:
+        scoped = self._scoped()
+        return scoped[1] if scoped is not None else self.root_pool
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        """Send an event of the run (into the current round's buffer, when it has one)."""
+        scoped = self._scoped()
+        if scoped is not None and scoped[2] is not None:
+            scoped[2](event, data)
+        else:
+            self.sink(event, data)
+
+    @contextlib.contextmanager
+    def using_pool(self, pool: VariablePool, buffer: Emit | None = None) -> Iterator[None]:
+        """Run the body (and the tasks it starts) against `pool`; with `buffer`, its events go there."""
+        outer = self._scoped()
+        if buffer is None and outer is not None:
+            buffer = outer[2]
+        token = _SCOPED.set((self, pool, buffer))
+        try:
+            yield
+        finally:
+            _SCOPED.reset(token)
 
     # ---- streaming text ------------------------------------------------------------------
 
@@ -136,7 +197,29 @@ class WorkflowRunner:
             return
         if self.mode == "advanced-chat":
             self.answer_parts.append(text)
+        elif selector:
+            self.streamed.setdefault(tuple(selector), []).append(text)
         self.emit("text_chunk", {"text": text, "from_variable_selector": selector})
+
+    def partial_outputs(self) -> dict[str, Any]:
+        """A stopped workflow's outputs: the end node's, when it ran; else each end-node output
+        that text was already streamed into, with that text."""
+        if self.outputs or not self.streamed:
+            return dict(self.outputs)
+        partial: dict[str, Any] = {}
+        for node in self.graph.nodes.values():
+            if node.type != "end":
+                continue
+            for item in node.data.get("outputs") or []:
+                if not isinstance(item, Mapping) or not item.get("variable"):
+                    continue
+                selector = item.get("value_selector")
+                parts = (
+                    self.streamed.get(tuple(str(p) for p in selector)) if isinstance(selector, list) else None
+                )
+                if parts:
+                    partial[str(item["variable"])] = "".join(parts)
+        return partial
 
     def stream_delta(self, node: Node, delta: str) -> None:
         """A model token of `node`: forwarded to every answer/end it streams into."""
@@ -159,17 +242,21 @@ class WorkflowRunner:
         status, error = "succeeded", None
         try:
             await self.run_scope(Scope(), self.graph.start_node())
+        except GraphError as exc:
+            status, error = "failed", str(exc)
         except RunStopped:
             status, error = "stopped", "Stopped by user."
         except RunFailed as exc:
             status, error = "failed", exc.message
         if status == "succeeded" and self.exceptions_count:
             status = "partial-succeeded"
+        if self.mode == "advanced-chat":
+            outputs: dict[str, Any] = {"answer": "".join(self.answer_parts)}
+        else:
+            outputs = self.partial_outputs() if status == "stopped" else dict(self.outputs)
         return RunOutcome(
             status=status,
-            outputs={"answer": "".join(self.answer_parts)}
-            if self.mode == "advanced-chat"
-            else dict(self.outputs),
+            outputs=outputs,
             error=error,
             total_tokens=self.total_tokens,
             total_steps=self.index,
@@ -181,8 +268,11 @@ class WorkflowRunner:
     async def run_scope(self, scope: Scope, start: Node) -> str | None:
         """Run a (sub)graph from `start`. Returns "break" when a loop-end node ran."""
         decided: dict[str, bool] = {}
-        queue: list[tuple[Node, str | None]] = [(start, None)]
+        ready: list[tuple[Node, str | None]] = [(start, None)]
+        seen: set[str] = {start.id}
+        running: dict[asyncio.Task[NodeResult], Node] = {}
         members = None if scope.container is None else {n.id for n in self.graph.children(scope.container)}
+        signal: str | None = None
 
         def settle(target_id: str) -> None:
             if members is not None and target_id not in members:
@@ -194,25 +284,38 @@ class WorkflowRunner:
                 return
             taken = [e for e in incoming if decided[e.id]]
             if taken:
-                if all(q[0].id != target_id for q in queue):
-                    queue.append((self.graph.nodes[target_id], taken[0].source))
+                if target_id not in seen:
+                    seen.add(target_id)
+                    ready.append((self.graph.nodes[target_id], taken[0].source))
                 return
             for edge in self.graph.outgoing(target_id):  # skipped node: skip its edges too
                 decided[edge.id] = False
                 settle(edge.target)
 
-        while queue:
-            node, predecessor = queue.pop(0)
-            self.check_stop()
-            result = await self.execute(node, predecessor, scope)
-            if node.type == "loop-end":
-                return "break"
-            edges = self.graph.outgoing(node.id)
-            for edge in edges:
-                decided[edge.id] = edge.source_handle == result.handle
-            for edge in edges:
-                settle(edge.target)
-        return None
+        try:
+            while ready or running:
+                while ready:
+                    node, predecessor = ready.pop(0)
+                    self.check_stop()
+                    running[asyncio.create_task(self.execute(node, predecessor, scope))] = node
+                done, _pending = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in [t for t in running if t in done]:  # in start order
+                    node = running.pop(task)
+                    result = task.result()
+                    if node.type == "loop-end":
+                        signal = "break"
+                        continue
+                    edges = self.graph.outgoing(node.id)
+                    for edge in edges:
+                        decided[edge.id] = edge.source_handle == result.handle
+                    for edge in edges:
+                        settle(edge.target)
+        finally:
+            if running:
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+        return signal
 
     # ---- one node ------------------------------------------------------------------------
 
@@ -258,13 +361,20 @@ class WorkflowRunner:
         return data
 
     async def execute(self, node: Node, predecessor: str | None, scope: Scope) -> NodeResult:
-        handler = HANDLERS.get(node.type)
-        if handler is None:
-            raise RunFailed(f"Node type {node.type!r} is not supported.")
-        self.index += 1
+        handler = HANDLERS.get(node.type, unsupported_node)
+        silent = node.type in SILENT_TYPES
+        if node.type not in MARKER_TYPES:
+            self.index += 1
         exec_id = str(uuid.uuid4())
         base = self._base(node, exec_id, self.index, predecessor, scope)
-        self.emit("node_started", dict(base))
+
+        def send(event: str, data: dict[str, Any], record: bool = True) -> None:
+            if record and node.type not in MARKER_TYPES:
+                self._record(data)
+            if not silent:
+                self.emit(event, data)
+
+        send("node_started", dict(base), record=False)
         started = time.monotonic()
         retry = as_mapping(node.data.get("retry_config"))
         max_retries = int(retry.get("max_retries") or 0) if retry.get("retry_enabled") else 0
@@ -275,9 +385,10 @@ class WorkflowRunner:
                 result = await handler(self, node, scope)
                 break
             except RunStopped:
-                data = self._finish(base, "stopped", started, None, "Stopped by user.")
-                self._record(data)
-                self.emit("node_finished", data)
+                send("node_finished", self._finish(base, "stopped", started, None, "Stopped by user."))
+                raise
+            except asyncio.CancelledError:
+                send("node_finished", self._finish(base, "stopped", started, None, CANCELLED))
                 raise
             except RunFailed:
                 raise
@@ -288,16 +399,14 @@ class WorkflowRunner:
                     attempt += 1
                     data = self._finish(base, "retry", started, None, message)
                     data["retry_index"] = attempt
-                    self.emit("node_retry", data)
+                    send("node_retry", data, record=False)
                     if interval:
                         await asyncio.sleep(min(interval, 10.0))
                     self.check_stop()
                     continue
                 strategy = node.error_strategy
                 if strategy is None:
-                    data = self._finish(base, "failed", started, None, message)
-                    self._record(data)
-                    self.emit("node_finished", data)
+                    send("node_finished", self._finish(base, "failed", started, None, message))
                     raise RunFailed(message) from exc
                 self.exceptions_count += 1
                 outputs: dict[str, Any] = {"error_message": message, "error_type": error_type}
@@ -309,17 +418,21 @@ class WorkflowRunner:
                             outputs[str(item["key"])] = item.get("value")
                 result = NodeResult(outputs=outputs, handle=handle)
                 self.pool.set_outputs(node.id, outputs)
-                data = self._finish(base, "exception", started, result, message)
-                self._record(data)
-                self.emit("node_finished", data)
+                send("node_finished", self._finish(base, "exception", started, result, message))
                 return result
         self.total_tokens += result.tokens
         self.prompt_tokens += result.prompt_tokens
         self.pool.set_outputs(node.id, result.outputs)
-        data = self._finish(base, "succeeded", started, result, None)
-        self._record(data)
-        self.emit("node_finished", data)
+        send("node_finished", self._finish(base, "succeeded", started, result, None))
         return result
 
     def _record(self, data: dict[str, Any]) -> None:
         self.executions.append(data)
+
+
+async def unsupported_node(_runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeResult:
+    """What runs in place of a node type this server does not execute: a clear node failure."""
+    reason = UNSUPPORTED_REASONS.get(node.type, "this server has no implementation of it")
+    raise NodeError(
+        f"Node type '{node.type}' cannot run on this server: {reason}.", "NodeTypeNotSupportedError"
+    )

@@ -28,9 +28,9 @@ class _Target:
 
 
 class StreamRouter:
-    def __init__(self, graph: Graph, pool: VariablePool, mode: str, sink: Sink) -> None:
+    def __init__(self, graph: Graph, pool: Callable[[], VariablePool], mode: str, sink: Sink) -> None:
         self.graph = graph
-        self.pool = pool
+        self._pool = pool
         self.mode = mode
         self.sink = sink
         self.targets: dict[str, _Target] = {}
@@ -73,6 +73,11 @@ class StreamRouter:
             if target.type in ("answer", "end"):
                 return None
             current = nxt
+
+    @property
+    def pool(self) -> VariablePool:
+        """The variable pool of the running task (an iteration round has its own)."""
+        return self._pool()
 
     def delta(self, llm_id: str, text: str) -> None:
         target_id = self.routes.get(llm_id)

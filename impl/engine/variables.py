@@ -79,6 +79,10 @@ class VariablePool:
     def set(self, node_id: str, name: str, value: Any) -> None:
         self.values.setdefault(node_id, {})[name] = value
 
+    def child(self) -> VariablePool:
+        """A copy for one iteration round: writes stay in it (values are never mutated in place)."""
+        return VariablePool({scope: dict(values) for scope, values in self.values.items()})
+
     def set_outputs(self, node_id: str, outputs: Mapping[str, Any]) -> None:
         self.values[node_id] = dict(outputs)
 

@@ -60,9 +60,9 @@ async def get_workflow_logs(token_info: dict[str, Any]) -> ConnexionResponse:
 async def stop_workflow_task(
     task_id: str, body: dict[str, Any], token_info: dict[str, Any]
 ) -> ConnexionResponse:
-    app_context(token_info)
-    body_user(body, required=True)
-    await graph_run.stop_task(task_id)
+    ctx = app_context(token_info)
+    user = body_user(body, required=True) or ""
+    await graph_run.stop_task(ctx, user, task_id)
     return json_response({"result": "success"})
 
 

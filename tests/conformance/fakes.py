@@ -42,6 +42,9 @@ class Flags:
     leak_other_user: bool = False
     stop_ignored: bool = False
     reject_trace_header: bool = False
+    data_without_space: bool = False  # `data:{...}`: standard SSE, but the SDKs cut six characters
+    event_lines: bool = False  # an `event:` line on every data frame
+    buffered: bool = False  # the whole stream held back and written at once
     tokens: int = 3
     token_delay: float = 0.0
 
@@ -139,6 +142,7 @@ class FakeDify:
             "created_at": self.tick(),
             "user": user,
             "mode": mode,
+            "feedback": None,
         }
         self.messages[mid] = msg
         words = [f"w{i} " for i in range(self.flags.tokens)]
@@ -166,9 +170,10 @@ class FakeDify:
             if (k != "Cache-Control" or self.flags.cache_control)
             and (k != "X-Accel-Buffering" or self.flags.accel_buffering)
         }
-        return StreamingResponse(
-            self.stream(envelope, msg, words, tid), media_type=self.flags.sse_content_type, headers=headers
-        )
+        stream = self.stream(envelope, msg, words, tid)
+        if self.flags.buffered:
+            stream = _held_back(stream)
+        return StreamingResponse(stream, media_type=self.flags.sse_content_type, headers=headers)
 
     async def stream(
         self, envelope: dict[str, Any], msg: dict[str, Any], words: list[str], tid: str
@@ -176,7 +181,9 @@ class FakeDify:
         f = self.flags
 
         def frame(payload: dict[str, Any]) -> bytes:
-            return f"data: {json.dumps(payload)}\n\n".encode()
+            head = f"event: {payload['event']}\n" if f.event_lines else ""
+            sep = "data:" if f.data_without_space else "data: "
+            return f"{head}{sep}{json.dumps(payload)}\n\n".encode()
 
         if f.ping_as_data:
             yield frame({"event": "ping"})
@@ -290,6 +297,7 @@ class FakeDify:
         msg = self.messages.get(request.path_params["mid"])
         if msg is None or msg["user"] != body.get("user") or msg["mode"] != mode:
             return err(404, "not_found", "Message Not Exists.", self.flags)
+        msg["feedback"] = {"rating": body.get("rating")}
         self.feedbacks.append(
             {"id": str(uuid.uuid4()), "message_id": msg["id"], "rating": body.get("rating"), "mode": mode}
         )
@@ -300,6 +308,10 @@ class FakeDify:
         if mode is None:
             return err(401, "unauthorized", "bad key", self.flags)
         return JSONResponse({"data": [f for f in reversed(self.feedbacks) if f["mode"] == mode]})
+
+
+async def _held_back(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield b"".join([frame async for frame in frames])
 
 
 @contextlib.contextmanager

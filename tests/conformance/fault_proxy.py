@@ -26,7 +26,10 @@ FAULTS: dict[str, str] = {
     "no-accel-buffering": "sse.accel-buffering",
     "no-cache-control": "sse.cache-control",
     "event-field-wrong-type": "sse.event-schema",
-    "crlf-framing": "sse.framing",
+    "crlf-framing": "sse.client-framing",
+    "data-without-space": "sse.client-framing",
+    "extra-event-lines": "sse.client-framing",
+    "buffered-stream": "sse.incremental",
     "sse-as-text-plain": "sse.content-type",
     "has-more-always-true": "pagination.messages",
     "first-id-ignored": "pagination.messages",
@@ -43,7 +46,19 @@ FAULTS: dict[str, str] = {
     "feedback-dropped": "scenario.feedback",
     "conversation-split": "scenario.continuity",
     "trace-header-rejected": "trace.header",
+    "deleted-still-listed": "scenario.rename-delete",
+    "iso-timestamps-in-list": "contract.observed",
+    "iso-timestamp-on-rename": "contract.observed",
+    "upload-200": "scenario.files",
+    "run-stays-running": "scenario.workflow-run",
+    "files-null-refused": "sdk.files-null",
+    "absent-response-mode-streams": "sdk.default-blocking",
+    "delete-user-from-query-only": "sdk.user-placement",
+    "annotation-update-dropped": "scenario.annotations",
 }
+# The app mode whose key a fault is tested with (chat unless named here).
+FAULT_MODES: dict[str, str] = {"run-stays-running": "workflow"}
+ISO = "2024-01-16T12:20:29Z"
 HOP = {"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"}
 
 
@@ -53,6 +68,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.fault = fault
         self.owners: dict[str, str] = {}  # conversation id -> user, learnt from traffic
+        self.deleted: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +117,20 @@ class FaultProxy:
             return Response(status_code=204)
         if f == "feedback-dropped" and api.endswith("/feedbacks") and method == "POST":
             return JSONResponse({"result": "success"})
+        if f == "files-null-refused" and isinstance(json_body, dict) and json_body.get("files", 0) is None:
+            return _error(400, "invalid_param", "files must be a list")
+        generation = api in ("/chat-messages", "/completion-messages", "/workflows/run")
+        if f == "absent-response-mode-streams" and generation and isinstance(json_body, dict):
+            json_body.setdefault("response_mode", "streaming")
+            body = json.dumps(json_body).encode()
+        if f == "delete-user-from-query-only" and method == "DELETE" and api.startswith("/conversations/"):
+            body = b""
+            headers.pop("content-type", None)
+        if f == "annotation-update-dropped" and method == "PUT" and api.startswith("/apps/annotations/"):
+            annotation = {"id": api.rsplit("/", 1)[-1], **(json_body or {}), "hit_count": 0, "created_at": 0}
+            return JSONResponse(annotation)
+        if f == "deleted-still-listed" and method == "DELETE" and api.startswith("/conversations/"):
+            self.deleted.append(api.rsplit("/", 1)[-1])
 
         # One client per request, closed with the response, so nothing outlives the test's server.
         client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=60.0))
@@ -142,6 +172,24 @@ class FaultProxy:
         if f == "required-field-missing" and api == "/info" and isinstance(data, dict):
             data.pop("name", None)
             return JSONResponse(data, status)
+        if f == "upload-200" and api == "/files/upload" and status == 201:
+            return Response(content, status_code=200, headers=out_headers)
+        if f == "run-stays-running" and api.startswith("/workflows/run/") and isinstance(data, dict):
+            data.update(status="running", finished_at=None)
+            return JSONResponse(data, status)
+        renamed = api.endswith("/name") and isinstance(data, dict) and status == 200
+        if f == "iso-timestamp-on-rename" and renamed and isinstance(data, dict):
+            data["updated_at"] = ISO
+            return JSONResponse(data, status)
+        listing = api == "/conversations" and isinstance(data, dict) and isinstance(data.get("data"), list)
+        if f == "iso-timestamps-in-list" and listing and isinstance(data, dict):
+            for item in data["data"]:
+                item["created_at"] = ISO
+            return JSONResponse(data, status)
+        if f == "deleted-still-listed" and listing and isinstance(data, dict) and self.deleted:
+            ghost = {"name": "deleted", "inputs": {}, "status": "normal", "introduction": ""}
+            data["data"] += [{"id": cid, **ghost, "created_at": 0, "updated_at": 0} for cid in self.deleted]
+            return JSONResponse(data, status)
         if f == "has-more-always-true" and api == "/messages" and isinstance(data, dict) and data.get("data"):
             data["has_more"] = True
             return JSONResponse(data, status)
@@ -166,6 +214,7 @@ class FaultProxy:
     async def stream(self, client: httpx.AsyncClient, upstream: httpx.Response) -> AsyncIterator[bytes]:
         f = self.fault
         buffer = b""
+        held: list[bytes] = []
         try:
             if f == "ping-as-data":
                 yield b'data: {"event": "ping"}\n\n'
@@ -174,7 +223,12 @@ class FaultProxy:
                 while b"\n\n" in buffer:
                     frame, buffer = buffer.split(b"\n\n", 1)
                     for out in self.rewrite(frame):
-                        yield out
+                        if f == "buffered-stream":
+                            held.append(out)  # the whole stream in one write at the end
+                        else:
+                            yield out
+            if held:
+                yield b"".join(held)
             if buffer:
                 yield buffer
         finally:
@@ -196,6 +250,10 @@ class FaultProxy:
             payload["created_at"] = "not a timestamp"
             return [b"data: " + json.dumps(payload).encode() + b"\n\n"]
         out = [frame + b"\n\n"]
+        if f == "data-without-space" and text.startswith("data: "):
+            out = [b"data:" + frame[6:] + b"\n\n"]
+        if f == "extra-event-lines" and event:
+            out = [f"event: {event}\n".encode() + frame + b"\n\n"]
         if f == "crlf-framing":
             out = [frame.replace(b"\n", b"\r\n") + b"\r\n\r\n"]
         if (

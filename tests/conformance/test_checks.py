@@ -12,6 +12,8 @@ from conformance.model import Outcome
 # those operations are left to the reference-server tests).
 FAKE_CHECKS = [
     "sse.*",
+    "sdk.files-null",
+    "sdk.default-blocking",
     "scenario.continuity",
     "scenario.rename-delete",
     "scenario.feedback",
@@ -81,3 +83,27 @@ def test_strict_headers_turns_the_warning_into_a_failure() -> None:
     finding = failing(report)[0].findings[-1]
     assert finding.curl and "curl" in finding.curl and "${DIFY_KEY_" in finding.curl
     assert finding.evidence and "text/event-stream" in finding.evidence
+
+
+def test_sdk_framing_fails_by_default_and_warns_under_the_standard_profile() -> None:
+    for flags in ({"data_without_space": True}, {"event_lines": True}):
+        assert worst(run_fake(**flags), "sse.client-framing") is Outcome.FAIL
+        assert worst(run_fake(**flags), "sse.framing") is Outcome.PASS  # the SSE standard allows both
+    fake = FakeDify(data_without_space=True)
+    with serve(fake.app) as url:
+        report = run_suite(fast_config(url, KEYS, only=["sse.client-framing"], framing="standard"))
+    assert set(outcomes(report, "sse.client-framing").values()) == {Outcome.WARN}
+
+
+def test_a_held_back_stream_fails_incremental_delivery() -> None:
+    assert worst(run_fake(tokens=30, token_delay=0.03), "sse.incremental") is Outcome.PASS
+    assert worst(run_fake(tokens=30, token_delay=0.03, buffered=True), "sse.incremental") is Outcome.FAIL
+
+
+def test_a_generation_too_fast_to_stop_is_inconclusive_not_a_pass() -> None:
+    fake = FakeDify(tokens=3)
+    with serve(fake.app) as url:
+        report = run_suite(fast_config(url, {"chat": KEYS["chat"]}, only=["scenario.stop"]))
+    (result,) = [r for r in report.results if r.check_id == "scenario.stop"]
+    assert result.outcome is Outcome.INCONCLUSIVE and "too fast to stop" in result.summary()
+    assert report.exit_code == 0

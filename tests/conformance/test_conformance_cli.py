@@ -115,7 +115,8 @@ def test_the_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_pytest_plugin_turns_each_check_into_a_test(tmp_path: Path) -> None:
-    with serve(FakeDify().app) as url:
+    # Tokens long enough apart that sse.incremental has a stream to judge.
+    with serve(FakeDify(tokens=25, token_delay=0.01).app) as url:
         cmd = [
             sys.executable,
             "-m",
@@ -140,4 +141,4 @@ def test_the_pytest_plugin_turns_each_check_into_a_test(tmp_path: Path) -> None:
         (tmp_path / "none.ini").write_text("[pytest]\n")
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "8 passed" in done.stdout
+    assert "10 passed" in done.stdout  # nine checks of the stream, and sse.incremental

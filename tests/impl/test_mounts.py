@@ -55,3 +55,37 @@ def test_cli_builds_the_static_site(tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 1 and "xx" in bad.stderr
+
+
+def test_the_server_only_serves_a_built_site(tmp_path: Path) -> None:
+    """`impl.mounts` serves files; it never renders: no site, a clear 404; no way out of the site."""
+    import asyncio
+
+    from impl.mounts import static_site_app
+
+    async def get(app: object, path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://docs.test") as client:
+            return await client.get(path)
+
+    site = tmp_path / "site"
+    missing = asyncio.run(get(static_site_app(site), "/en/index.html"))
+    assert missing.status_code == 404 and "dify-docs build" in missing.json()["message"]
+    (site / "en").mkdir(parents=True)
+    (site / "en" / "index.html").write_text("<p>built</p>")
+    (tmp_path / "secret.txt").write_text("outside")
+    app = static_site_app(site)
+    page = asyncio.run(get(app, "/en/index.html"))
+    assert page.status_code == 200 and page.text == "<p>built</p>"
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert asyncio.run(get(app, "/")).headers["location"] == "/en/index.html"
+    assert asyncio.run(get(app, "/en")).headers["location"] == "/en/index.html"
+    assert asyncio.run(get(app, "/../secret.txt")).status_code == 404
+    assert asyncio.run(get(app, "/en/%2e%2e/%2e%2e/secret.txt")).status_code == 404
+
+
+def test_serve_renders_the_site_into_the_data_dir_once(live_server: LiveServer) -> None:
+    site = live_server.data_dir / "docs-site"
+    assert (site / "ja" / "workflow.html").is_file()
+    stamp = (site / ".built-from").read_text()
+    assert len(stamp) == 64

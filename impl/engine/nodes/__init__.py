@@ -3,6 +3,8 @@
 import impl.engine.nodes.basic
 import impl.engine.nodes.code
 import impl.engine.nodes.containers
+import impl.engine.nodes.documents
 import impl.engine.nodes.http
 import impl.engine.nodes.human
+import impl.engine.nodes.lists
 import impl.engine.nodes.llm  # noqa: F401

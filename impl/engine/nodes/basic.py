@@ -14,7 +14,9 @@ from impl.engine.runner import NodeError, NodeResult, Scope, WorkflowRunner, han
 from impl.engine.variables import MISSING, selector_of
 
 MAX_TEMPLATE_OUTPUT = 400_000
-_JINJA = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+# Dify renders templates with jinja2's defaults (its sandbox runs `jinja2.Template(...)`), which
+# drop one trailing newline: `keep_trailing_newline=False`.
+_JINJA = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 
 
 @handles("start")
@@ -65,7 +67,8 @@ def render_jinja(template: str, variables: Mapping[str, Any]) -> str:
     except Exception as exc:  # errors raised by the template's own expressions
         raise NodeError(f"template error: {type(exc).__name__}: {exc}", "TemplateTransformError") from exc
     if len(text) > MAX_TEMPLATE_OUTPUT:
-        raise NodeError(f"template output is longer than {MAX_TEMPLATE_OUTPUT} characters")
+        # api/core/workflow/nodes/template_transform/template_transform_node.py
+        raise NodeError(f"Output length exceeds {MAX_TEMPLATE_OUTPUT} characters", "TemplateTransformError")
     return text
 
 

@@ -85,10 +85,15 @@ def tool_model(ctx: AppScope, strategy: str = "function_call") -> FunctionCallin
     model calls tools deterministically either way."""
     config = load_config(ctx).model
     settings = runtime.current().settings
-    if provider_family(config.provider) != "openai-compatible":
+    family = provider_family(config.provider)
+    if family == "builtin":
         return BuiltinToolModel(config.name or "builtin-echo")
+    if family is None:  # a provider this server has no route to: the same answer as a chat app's
+        model_for(config)
     base_url = config.base_url or settings.openai_api_base or "https://api.openai.com/v1"
     api_key = config.api_key or settings.openai_api_key
+    if not api_key:
+        model_for(config)  # raises provider_not_initialize (400) before any stream opens
     if strategy == "react":
         return ReactModel(model_for(config))
     return OpenAIToolModel(config.name, base_url, api_key, timeout=config.timeout)

@@ -158,8 +158,8 @@ def _start_form(graph: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(nodes, list) or not nodes:
         raise DslError("workflow.graph.nodes must be a non-empty list")
     starts = [n for n in nodes if isinstance(n, dict) and (n.get("data") or {}).get("type") == "start"]
-    if not starts:
-        raise DslError("workflow.graph has no start node (a node with data.type 'start')")
+    if not starts:  # imported as Dify does (trigger-started graphs have none); runs report it
+        return []
     form: list[dict[str, Any]] = []
     for var in (starts[0].get("data") or {}).get("variables") or []:
         if not isinstance(var, dict) or not var.get("variable"):
@@ -254,23 +254,19 @@ def parse_dsl(text: str) -> ParsedDsl:
 
 
 def check_runnable(parsed: ParsedDsl, runnable: frozenset[str] = RUNNABLE_MODES) -> None:
-    """Refuse a DSL this server cannot serve (mode not implemented yet, unknown provider)."""
+    """Refuse a DSL this server cannot even store (mode not implemented, graph unreadable).
+
+    Everything else Dify imports is imported; what cannot run here (node types, providers, tools,
+    knowledge bases) is reported by `impl.services.requirements` as warnings instead."""
     if parsed.mode not in runnable:
         raise DslError(
             f"app mode {parsed.mode!r} is not implemented by this server yet "
             f"(it runs: {', '.join(sorted(runnable))}); the DSL itself is valid"
         )
     if parsed.mode in WORKFLOW_MODES:
-        # Every node type must be one the engine runs (code nodes are refused: no sandbox here).
-        from impl.engine import GraphError, check_supported
+        from impl.engine import GraphError, parse_graph
 
         try:
-            check_supported(parsed.workflow_graph, parsed.mode)
+            parse_graph(parsed.workflow_graph)
         except GraphError as exc:
             raise DslError(str(exc)) from exc
-    provider = parsed.provider
-    if parsed.mode in MODEL_CONFIG_MODES and provider_family(provider) is None:
-        raise DslError(
-            f"model provider {provider!r} is not available here; use one of: {', '.join(PROVIDERS)} "
-            "(set model_config.model.provider)"
-        )

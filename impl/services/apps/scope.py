@@ -6,7 +6,8 @@ import dataclasses
 
 from impl import runtime
 from impl.db.models import EndUser
-from impl.providers import ChatModel, ModelConfig, build_model
+from impl.errors import ApiError
+from impl.providers import ChatModel, ModelConfig, ProviderError, build_model
 from impl.services.apps.end_users import get_or_create
 from impl.services.apps.store import AppContext
 
@@ -25,4 +26,7 @@ def model_for(config: ModelConfig) -> ChatModel:
         config = dataclasses.replace(config, base_url=settings.openai_api_base)
     if config.api_key is None and settings.openai_api_key:
         config = dataclasses.replace(config, api_key=settings.openai_api_key)
-    return build_model(config)
+    try:
+        return build_model(config)
+    except ProviderError as exc:  # e.g. provider_not_initialize: no endpoint or key for the model
+        raise ApiError(exc.code, exc.message, exc.status) from exc

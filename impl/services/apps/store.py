@@ -223,6 +223,17 @@ async def import_app(
         return app, version
 
 
+async def current_dsl(db: Database, app_id: str) -> str:
+    """The DSL text of the app's current version (404 envelope when the app or version is gone)."""
+    async with db.session() as session:
+        app = await session.get(App, app_id)
+        current = app.current_version_id if app is not None else None
+        version = await session.get(AppVersion, current) if current else None
+    if version is None:
+        raise ApiError("not_found", f"App {app_id} not found.", 404)
+    return version.dsl
+
+
 async def list_apps(db: Database) -> list[AppSummary]:
     async with db.session() as session:
         apps = (await session.scalars(select(App).order_by(App.created_at, App.id))).all()

@@ -40,6 +40,8 @@ from impl.services.apps.end_users import get_or_create_in
 from impl.services.apps.inputs import render_template, validate_inputs
 from impl.services.apps.scope import AppScope, end_user_for, model_for
 from impl.services.media.files import RequestFile, image_inputs, resolve_request_files
+from impl.services.runs import leases
+from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.turns.suggestions import generate_title
 from impl.tasks import TaskHandle, TaskRegistry
 
@@ -398,6 +400,7 @@ async def start(
         )
         owner = end_user.id
         ids = (message.id, conversation.id, to_unix(now) or 0)
+        session.add(leases.new_lease(task_id, ctx.app_id, message_id=message.id))
         await session.commit()
     log.info(
         "generation started task=%s message=%s conversation=%s app=%s trace_id=%s",
@@ -416,7 +419,7 @@ async def start(
         params=dict(config.model.completion_params),
         purpose=params.kind,
     )
-    handle = task_registry().register(task_id, owner)
+    handle = await task_registry().register(task_id, owner, ctx.app_id)
     title_query = query if params.kind == "chat" and is_new and params.auto_generate_name else None
     handle.runner = asyncio.create_task(_drive(runner or run_model, run, model, request, handle, title_query))
     return run
@@ -446,6 +449,7 @@ async def run_model(
     error: ProviderError | ApiError | None = None
     first_token: float | None = None
     title_task = asyncio.create_task(generate_title(model, title_query)) if title_query else None
+    checkpoint = AnswerCheckpoint(run.message_id, parts)
     try:
         async with contextlib.aclosing(until_stopped(model.stream(request), handle.stop_event)) as items:
             async for item in items:
@@ -456,6 +460,7 @@ async def run_model(
                     event = run.envelope("message")
                     event["answer"] = item.text
                     run.queue.put_nowait(event)
+                    checkpoint.touch()
                 else:
                     usage = item
     except ProviderError as exc:
@@ -463,6 +468,7 @@ async def run_model(
     except Exception:
         log.exception("model failure in task %s", run.task_id)
         error = ApiError(*INTERNAL_EVENT)
+    await checkpoint.close()
     stopped = handle.stopped and error is None
     answer = "".join(parts)
     latency = time.monotonic() - started
@@ -515,6 +521,7 @@ async def save_answer(
     await complete_message(
         run.message_id,
         run.conversation_id,
+        task_id=run.task_id,
         answer=answer,
         usage=usage,
         latency=latency,
@@ -534,10 +541,12 @@ async def complete_message(
     metadata: dict[str, Any],
     error: str | None,
     title: str | None,
+    task_id: str | None = None,
 ) -> None:
     """Write a finished turn onto its message row (answer, tokens, latency, metadata; a non-None
     `error` marks the message failed) and give a conversation still called `New conversation`
-    its generated `title`. Every app mode that answers in a conversation ends its turn here."""
+    its generated `title`; drop the turn's lease (`task_id`) in the same transaction. Every app mode
+    that answers in a conversation ends its turn here."""
     # Plain UPDATEs built once (no read first); `updated_at` still moves through its onupdate.
     async with runtime.current().database.transaction() as session:
         if message_id is not None:
@@ -555,6 +564,10 @@ async def complete_message(
                 await session.execute(_FAIL_MESSAGE, {**params, "b_error": error})
         if title and conversation_id:
             await session.execute(_NAME_CONVERSATION, {"b_id": conversation_id, "b_name": title})
+        if task_id is not None:
+            await leases.drop_in(session, task_id)
+    if task_id is not None:
+        _ENDED.add(task_id)
 
 
 _message_table = Message.metadata.tables[Message.__tablename__]
@@ -595,11 +608,36 @@ def end_run(run: GenerationRun, outcome: Outcome) -> None:
         event["files"] = None
     run.queue.put_nowait(event)
     task_registry().unregister(run.task_id)
+    _settle_lease(run.task_id)
     if not run.outcome.done():
         run.outcome.set_result(outcome)
 
 
+_LEASE_DROPS: set[asyncio.Task[None]] = set()
+_ENDED: set[str] = set()  # turns whose end was written with their lease dropped
+
+
+def _settle_lease(task_id: str) -> None:
+    """Drop a turn's lease if writing its end did not (that write failed, or the runner never
+    got there): a lease this process keeps renewing would never be reaped."""
+    if task_id in _ENDED:
+        _ENDED.discard(task_id)
+        return
+
+    async def drop() -> None:
+        try:
+            async with runtime.current().database.transaction() as session:
+                await leases.drop_in(session, task_id)
+        except Exception:
+            log.exception("could not drop the lease of task %s", task_id)
+
+    task = asyncio.get_running_loop().create_task(drop())
+    _LEASE_DROPS.add(task)
+    task.add_done_callback(_LEASE_DROPS.discard)
+
+
 async def stop(ctx: AppScope, user: str, task_id: str) -> None:
-    """Stop a running generation of this user; anything else is ignored (always success)."""
+    """Stop a running task of this user and this app, on whichever worker runs it; anything
+    else is ignored (always success)."""
     end_user = await end_user_for(ctx, user)
-    await task_registry().stop(task_id, end_user.id)
+    await task_registry().stop(task_id, end_user.id, ctx.app_id)

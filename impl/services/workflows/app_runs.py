@@ -15,13 +15,14 @@ from sqlalchemy import ColumnElement, Text, cast, func, or_, select
 from impl import runtime
 from impl.db.models import AppVersion, EndUser, UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowRun
-from impl.engine import Graph, GraphError, check_supported
+from impl.engine import Graph, GraphError, parse_graph
 from impl.errors import ApiError, bad_request, invalid_param, not_found
 from impl.services.apps.chat_config import FileUploadConfig, parse_file_upload, parse_input_form
 from impl.services.apps.inputs import validate_inputs
 from impl.services.apps.scope import end_user_for
 from impl.services.apps.store import AppContext
 from impl.services.media.files import RequestFile, preview_path, resolve_request_files
+from impl.services.runs import leases
 from impl.services.workflows import graph_run
 
 RUN_NOT_FOUND = "Workflow run not found."
@@ -47,7 +48,7 @@ _VERSIONS: dict[str, Version] = {}
 
 def _graph(raw: Any, mode: str) -> Graph:
     try:
-        return check_supported(raw, mode)
+        return parse_graph(raw)
     except GraphError as exc:
         raise ApiError("app_unavailable", f"The workflow cannot run: {exc}", 400) from exc
 
@@ -239,6 +240,7 @@ async def start(
     run = NewRun(ctx, version, end_user, inputs)
     async with runtime.current().database.transaction() as session:
         session.add(run.row())
+        session.add(leases.new_lease(run.task_id, ctx.app_id, workflow_run_id=run.run_id))
     system = {
         "files": [file_json(f) for f in files],
         "user_id": end_user.session_id,
@@ -411,6 +413,9 @@ async def replay(ctx: AppContext, user: str, run_id: str, *, continue_on_pause: 
     live = graph_run.live_run(row.id)
     if live is not None:
         return live.follow(0, stop_at_pause=not continue_on_pause, replay=True)
+    if row.status in ("running", "paused") and await graph_run.shared_log(row.id):
+        # live on another worker: its event log is shared (Redis)
+        return graph_run.follow_shared(row.id, row.mode, stop_at_pause=not continue_on_pause)
     return _stored(list(row.event_log or []))
 
 

@@ -22,6 +22,7 @@ from impl.providers import BuiltinModel, PromptMessage, Usage
 from impl.services.apps.scope import end_user_for
 from impl.services.apps.store import AppContext
 from impl.services.history import variables as conversation_variables
+from impl.services.runs import leases
 from impl.services.turns.generation import (
     GenerateParams,
     add_conversation,
@@ -118,6 +119,9 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
         )
         dialogue_count = conversation.dialogue_count
         session.add(run.row(conversation.id, message.id))
+        session.add(
+            leases.new_lease(run.task_id, ctx.app_id, message_id=message.id, workflow_run_id=run.run_id)
+        )
         conversation_id, message_id = conversation.id, message.id
         variables = await conversation_variables.values_of(session, conversation_id)
     system = {

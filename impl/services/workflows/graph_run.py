@@ -19,15 +19,17 @@ from datetime import datetime
 from typing import Any
 
 from impl import runtime
-from impl.db.models import to_unix, utcnow
+from impl.db.models import UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
 from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
 from impl.engine.runner import RunStopped
 from impl.providers import ChatModel, PromptMessage
 from impl.services.apps.chat_config import parse_model
-from impl.services.apps.scope import model_for
+from impl.services.apps.scope import AppScope, end_user_for, model_for
+from impl.services.runs import leases
+from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.workflows import human_input
-from impl.tasks import TaskHandle, TaskRegistry
+from impl.tasks import Backend, LocalBackend, TaskHandle, TaskRegistry
 
 log = logging.getLogger("impl.workflow_runs")
 
@@ -91,6 +93,10 @@ class LiveRun:
     budget: float = 0.0
     timer: asyncio.TimerHandle | None = None
     timer_started: float = 0.0
+    # chatflow: the answer streamed so far, checkpointed onto the message row
+    checkpoint: AnswerCheckpoint | None = None
+    # where the shared copy of the log goes (Redis with several workers)
+    backend: Backend = field(default_factory=LocalBackend)
 
     def arm(self) -> None:
         if self.budget > 0 and self.timer is None:
@@ -133,12 +139,17 @@ class LiveRun:
         return event
 
     def publish(self, event: dict[str, Any]) -> None:
+        """Append an event to the run's log: the in-process one its local followers read, and
+        the shared one (Redis) of followers on other workers."""
         self.log.append(event)
+        self.backend.append(self.ctx.run_id, event)
         self.changed.set()
         self.changed = asyncio.Event()
 
     def emit(self, name: str, data: dict[str, Any]) -> None:
         self.publish(self.wrap(name, data))
+        if name == "text_chunk" and self.checkpoint is not None:
+            self.checkpoint.touch()
 
     async def follow(
         self, start: int = 0, *, stop_at_pause: bool = True, replay: bool = False
@@ -192,6 +203,15 @@ class Hooks:
     async def write_conversation_variable(self, name: str, value: Any) -> None:
         if self.live.ctx.write_variable is not None:
             await self.live.ctx.write_variable(name, value)
+
+    async def read_upload(self, upload_file_id: str) -> bytes:
+        rt = runtime.current()
+        async with rt.database.session() as session:
+            row = await session.get(UploadFile, upload_file_id)
+        if row is None or row.app_id != self.live.ctx.app_id:
+            raise FileNotFoundError(f"upload file {upload_file_id} not found")
+        path = rt.settings.data_dir / row.storage_key
+        return await asyncio.to_thread(path.read_bytes)
 
     async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]:
         live = self.live
@@ -321,6 +341,7 @@ async def _save(
         row.exceptions_count = runner.exceptions_count
         row.elapsed_time = time.monotonic() - runner.started
         if outcome is not None:
+            await leases.drop_in(session, live.ctx.task_id)
             row.outputs = outcome.outputs
             row.error = outcome.error
             row.elapsed_time = outcome.elapsed_time
@@ -359,19 +380,23 @@ def build_pool(graph: Graph, inputs: dict[str, Any], system: dict[str, Any], env
             env[str(item["name"])] = item.get("value")
     pool.values["env"] = env
     pool.values["conversation"] = dict(conversation or {})
-    pool.values[graph.start_node().id] = dict(inputs)
+    start = next((n for n in graph.nodes.values() if n.type == "start" and n.parent_id is None), None)
+    if start is not None:  # without one the run fails with the graph's own error
+        pool.values[start.id] = dict(inputs)
     return pool
 
 
 async def start_run(ctx: RunContext, graph: Graph, pool: VariablePool) -> LiveRun:
     """Start the engine in the background; the first event (`workflow_started`) is already logged."""
-    handle = registry().register(ctx.task_id, ctx.end_user_id)
-    live = LiveRun(ctx=ctx, handle=handle, budget=max_execution_time())
+    handle = await registry().register(ctx.task_id, ctx.end_user_id, ctx.app_id)
+    live = LiveRun(ctx=ctx, handle=handle, budget=max_execution_time(), backend=registry().backend)
     live.arm()
     _LIVE[ctx.run_id] = live
     live.emit("workflow_started", _started_data(ctx, "initial"))
     runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
     live.runner = runner
+    if live.chat:
+        live.checkpoint = AnswerCheckpoint(ctx.message_id, runner.answer_parts)
     handle.runner = asyncio.create_task(_drive(live, runner))
     log.info(
         "workflow run started run=%s task=%s app=%s mode=%s", ctx.run_id, ctx.task_id, ctx.app_id, ctx.mode
@@ -398,6 +423,8 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
                 answer="",
                 elapsed_time=time.monotonic() - runner.started,
             )
+        if live.checkpoint is not None:
+            await live.checkpoint.close()
         finished_at = utcnow()
         data = _result_data(
             live, runner, outcome.status, outcome.error, outcome.outputs, finished_at, outcome.elapsed_time
@@ -414,7 +441,8 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
             )
         except Exception:
             log.exception("could not persist workflow run %s", ctx.run_id)
-        live.log.extend(final)
+        for event in final:
+            live.publish(event)
         live.finished = True
         live.changed.set()
         if not live.result.done():
@@ -427,6 +455,7 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
         live.changed.set()
         if not live.result.done():
             live.result.set_exception(RuntimeError("the run ended without a result"))
+        live.backend.end_log(ctx.run_id)
         registry().unregister(ctx.task_id)
         _LIVE.pop(ctx.run_id, None)
 
@@ -436,8 +465,29 @@ async def wait_result(live: LiveRun) -> dict[str, Any]:
     return await asyncio.shield(live.result)
 
 
-async def stop_task(task_id: str) -> None:
-    """Workflow stop: no owner check (Dify's behaviour); unknown tasks are ignored."""
-    handle = registry().get(task_id)
-    if handle is not None:
-        handle.request_stop("user")
+async def stop_task(ctx: AppScope, user: str, task_id: str) -> bool:
+    """Workflow stop: only a run of this app started by this end user, on whichever worker runs
+    it (Dify checks neither; see DEVIATIONS.md). Anything else is ignored; True when accepted."""
+    end_user = await end_user_for(ctx, user)
+    return await registry().stop(task_id, end_user.id, ctx.app_id)
+
+
+async def shared_log(run_id: str) -> bool:
+    """Whether another worker publishes this run's events to the shared log."""
+    backend = registry().backend
+    return backend.shared and await backend.has_log(run_id)
+
+
+async def follow_shared(run_id: str, mode: str, *, stop_at_pause: bool) -> AsyncIterator[dict[str, Any]]:
+    """`LiveRun.follow(replay=True)` for a run live on another worker, read from the shared log:
+    a pause ends the stream only when it is the run's latest event."""
+    terminal = CHAT_TERMINAL if mode == "advanced-chat" else WORKFLOW_TERMINAL
+    async for item in registry().backend.follow(run_id):
+        yield item.event
+        name = item.event.get("event")
+        if name == "workflow_paused":
+            if stop_at_pause and not item.more:
+                return
+            continue
+        if name in terminal:
+            return

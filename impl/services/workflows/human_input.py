@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ EXPIRED = ApiError("human_input_form_expired", "The form has expired.", 412)
 NOT_FOUND = "Form not found."
 
 _WAITERS: dict[str, asyncio.Future[dict[str, Any]]] = {}
+POLL_INTERVAL = 0.5  # seconds between two reads of a waiting form's row
 
 
 def render(content: str, values: dict[str, Any]) -> str:
@@ -48,6 +50,15 @@ async def create_form(
     return row
 
 
+async def _submission(form_id: str) -> dict[str, Any] | None:
+    """The form's submission when it was submitted (through any worker), else None."""
+    async with runtime.current().database.session() as session:
+        row = await session.get(HumanInputForm, form_id)
+    if row is None or row.status != "submitted":
+        return None
+    return {"action": row.action, "inputs": dict(row.submitted_data or {})}
+
+
 async def _expire(form_id: str) -> None:
     async with runtime.current().database.transaction() as session:
         row = await session.get(HumanInputForm, form_id)
@@ -62,18 +73,30 @@ async def wait_for_submission(
     future = _WAITERS.get(form_id)
     if future is None:
         return None
-    timeout = None if expires_at is None else max(0.0, (expires_at - utcnow()).total_seconds())
+    deadline = (
+        None if expires_at is None else time.monotonic() + max(0.0, (expires_at - utcnow()).total_seconds())
+    )
     stop = asyncio.ensure_future(stop_event.wait())
     try:
         waiters: set[asyncio.Future[Any]] = {future, stop}
-        done, _pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        if future in done:
-            return future.result()
-        if stop in done:
-            await _expire(form_id)  # the run ended: the form can no longer be answered
-            return None
-        await _expire(form_id)
-        return {"timed_out": True}
+        while True:
+            # A submission on this worker resolves the future; one on another worker is seen in
+            # the form's row, read every POLL_INTERVAL seconds.
+            left = POLL_INTERVAL if deadline is None else min(POLL_INTERVAL, deadline - time.monotonic())
+            done, _pending = await asyncio.wait(
+                waiters, timeout=max(0.0, left), return_when=asyncio.FIRST_COMPLETED
+            )
+            if future in done:
+                return future.result()
+            if stop in done:
+                await _expire(form_id)  # the run ended: the form can no longer be answered
+                return None
+            submitted = await _submission(form_id)
+            if submitted is not None:
+                return submitted
+            if deadline is not None and time.monotonic() >= deadline:
+                await _expire(form_id)
+                return {"timed_out": True}
     finally:
         stop.cancel()
         with contextlib.suppress(BaseException):

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from impl.engine import Node, VariablePool, WorkflowRunner, check_supported
+from impl.engine import Node, VariablePool, WorkflowRunner, graph_problems, parse_graph
 from impl.engine.nodes import code as code_node
 from impl.engine.runner import NodeError, RunOutcome
 from impl.providers import BuiltinModel, ChatModel, PromptMessage
@@ -45,7 +45,8 @@ class Hooks:
 def run_graph(
     graph_doc: Mapping[str, Any], inputs: dict[str, Any] | None = None
 ) -> tuple[RunOutcome, Events]:
-    graph = check_supported(graph_doc, "workflow")
+    graph = parse_graph(graph_doc)
+    assert graph_problems(graph, "workflow") == []
     pool = VariablePool()
     pool.values = {"sys": {}, "conversation": {}, "start": dict(inputs or {})}
     events: Events = []

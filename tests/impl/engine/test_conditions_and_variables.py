@@ -72,7 +72,7 @@ def test_operators(operator: str, actual: Any, expected: Any, result: bool) -> N
 
 
 def test_unknown_operator_and_logical_joins() -> None:
-    with pytest.raises(ValueError, match="unknown comparison operator"):
+    with pytest.raises(ValueError, match="Unsupported operator: resembles"):
         compare("resembles", 1, 1)
     p = pool()
     conds = [
