@@ -128,14 +128,16 @@ def test_a_node_that_cannot_run_fails_itself_and_the_run(
 
 
 def test_a_chatflow_with_a_code_node_ends_with_a_clear_error(server: LiveServer) -> None:
-    code = {"id": "run", "data": {"type": "code", "title": "Run", "code": "def main(): return {}"}}
+    # Code nodes run (in the sandbox, impl/sandbox); one whose code fails ends the run clearly.
+    source = "def main():\n    raise ValueError('no luck')"
+    code = {"id": "run", "data": {"type": "code", "title": "Run", "code": source}}
     key, _app, _version = lw.install(server, _workflow([code], "advanced-chat"))
     body = {"inputs": {}, "user": "u", "query": "hi", "response_mode": "streaming"}
     events = lw.stream(server, key, "/chat-messages", body)
     lw.check_stream(events, "advanced-chat")
     failed = [e["data"] for e in events if e["event"] == "node_finished" and e["data"]["status"] == "failed"]
-    assert failed and failed[0]["node_id"] == "run" and "no sandbox" in failed[0]["error"]
-    assert events[-1]["event"] == "error" and "no sandbox" in events[-1]["message"]
+    assert failed and failed[0]["node_id"] == "run" and "ValueError: no luck" in failed[0]["error"]
+    assert events[-1]["event"] == "error" and "ValueError: no luck" in events[-1]["message"]
 
 
 def test_a_graph_without_a_start_node_fails_its_run(server: LiveServer, tmp_path: Path) -> None:
