@@ -89,7 +89,7 @@ def main() -> int:
         print(f"modes: {', '.join(sorted(keys))}; profile core; seed {cfg.seed}")
         print(
             f"results: {t[Outcome.PASS]} pass, {t[Outcome.FAIL]} fail, {t[Outcome.WARN]} warn, "
-            f"{t[Outcome.SKIP]} skip"
+            f"{t[Outcome.INCONCLUSIVE]} inconclusive, {t[Outcome.SKIP]} skip"
         )
         print(
             f"core profile: {suite:.2f} s wall, {report.requests} requests "

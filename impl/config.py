@@ -14,6 +14,9 @@ Environment variables (all optional):
 | `MAX_REQUEST_BODY_BYTES` | largest upload limit + 1 MB | bodies above this get 413 |
 | `OPENAI_API_BASE` | unset | base URL of an OpenAI-compatible provider |
 | `OPENAI_API_KEY` | unset | its key |
+| `DIFY_MODEL_ROUTES` | unset | TOML file: model routes, MCP servers, tool providers (see routing) |
+| `DIFY_BUILTIN_MODELS` | false | run every app on the builtin model, whatever provider its DSL names |
+| `<PROVIDER>_API_KEY`, `<PROVIDER>_API_BASE` | unset | key and endpoint of a routed provider |
 | `VALIDATE_RESPONSES` | false | check every JSON response against the spec |
 | `LOG_LEVEL` | `INFO` | Python logging level |
 | `DIFY_SPEC_PATH` | `<repo>/spec/openapi.yaml` | the OpenAPI document the server routes by |

@@ -11,6 +11,11 @@ from impl.db.engine import Database
 
 
 class TaskRegistryLike(Protocol):
+    @property
+    def redis(self) -> Any:
+        """The process's shared `redis.asyncio.Redis` client (`decode_responses=True`) when
+        `REDIS_URL` is set, else None: cross-worker state beyond runs can use it."""
+
     async def start(self) -> None: ...
     async def shutdown(self) -> None: ...
 

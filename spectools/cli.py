@@ -87,9 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dify-docs", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from spectools import source_dirs
+
+    packaged_spec, packaged_docs = source_dirs()
+    spec_default = packaged_spec if (packaged_spec / "openapi.yaml").is_file() else root / "spec"
+    docs_default = packaged_docs if (packaged_docs / "templates").is_dir() else root / "docs"
+
     def dirs(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--spec-dir", type=Path, default=root / "spec")
-        p.add_argument("--docs-dir", type=Path, default=root / "docs")
+        p.add_argument("--spec-dir", type=Path, default=spec_default)
+        p.add_argument("--docs-dir", type=Path, default=docs_default)
 
     build = sub.add_parser("build", help="write the static site (HTML and Markdown)")
     build.add_argument("--lang", help="comma-separated languages (default: en,zh,ja)")

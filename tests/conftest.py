@@ -23,7 +23,7 @@ from support.server import LiveServer, start_server
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`dify-service serve --demo --validate-responses` on loopback, over SQLite."""
-    server = start_server(tmp_path_factory.mktemp("live-sqlite"))
+    server = start_server(tmp_path_factory.mktemp("live-sqlite"), docs=True)
     try:
         yield server
     finally:

@@ -6,6 +6,7 @@ record and the logs after a run), since a write that answers success but does no
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from conformance.capabilities import CHAT_MODES
@@ -327,6 +328,20 @@ _BAD = {
 }
 
 
+def _same_value(listed: Any, sent: Any) -> bool:
+    """The listed value equals the one sent, as the value itself or as its JSON or plain text."""
+    if listed == sent:
+        return True
+    if isinstance(listed, str):
+        try:
+            if json.loads(listed) == sent:
+                return True
+        except ValueError:
+            pass
+        return listed == str(sent) and not isinstance(sent, (dict, list))
+    return False
+
+
 @register(
     _scenario(
         "scenario.conversation-variables",
@@ -375,7 +390,7 @@ def variables(ctx: Context, mode: str) -> None:
             f"a mistyped update answered {bad.status}, expected 400",
             bad.exchange,
         )
-    elif str(now.get("value")) != str(good) and now.get("value") != good:
+    elif not _same_value(now.get("value"), good):
         msg = f"after the update the list shows value {now.get('value')!r}, expected {good!r}"
         ctx.record(c, mode, ops[1], Outcome.FAIL, msg, again.exchange)
     else:

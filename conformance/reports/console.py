@@ -45,6 +45,9 @@ class Live:
 
 
 def summary(console: Console, report: Report) -> None:
+    for mode, caps in sorted(report.capabilities.items()):
+        offered = [name for name, c in caps.items() if isinstance(c, dict) and c.get("available")]
+        console.print(f"[bold]{mode}[/bold] offers: {', '.join(offered) or 'none of the optional features'}")
     for mode in sorted({r.mode for r in report.results}):
         results = [r for r in report.results if r.mode == mode]
         groups = sorted({r.check_id.split(".")[0] for r in results})

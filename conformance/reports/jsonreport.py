@@ -21,6 +21,7 @@ def as_dict(report: Report) -> dict[str, object]:
         "duration_s": round(report.duration, 2),
         "requests": report.requests,
         "totals": {k.value: v for k, v in report.totals.items()},
+        "capabilities": report.capabilities,
         "exit_code": report.exit_code,
         "checks": {cid: {"group": c.group, "description": c.description} for cid, c in BY_ID.items()},
         "results": [r.to_json() for r in report.results],

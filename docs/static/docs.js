@@ -283,7 +283,7 @@
         var e = h[1], li = document.createElement("li"), a = document.createElement("a");
         a.href = e[0] + ".html" + (e[1] ? "#" + e[1] : "");
         a.textContent = e[2];
-        var where = document.createElement("span"); where.className = "where"; where.textContent = e[0];
+        var where = document.createElement("span"); where.className = "where"; where.textContent = e[4] || e[0];
         a.appendChild(where);
         li.appendChild(a); list.appendChild(li);
       });

@@ -36,6 +36,8 @@ SUPPORTED_TYPES = frozenset(
         "code",
         "document-extractor",
         "list-operator",
+        "tool",
+        "agent",
     }
 )
 # Why a Dify node type this server does not run cannot run here (import warning, node failure).

@@ -101,6 +101,10 @@ class EngineHooks(Protocol):
 
     async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]: ...
 
+    # Optional (looked up with getattr by the tool and agent nodes):
+    # `build_tool_model(section, strategy) -> FunctionCallingModel` and
+    # `async store_tool_file(file: impl.tools.ToolFile) -> dict` (the file mapping of the outputs).
+
 
 @dataclass
 class RunOutcome:
@@ -155,6 +159,8 @@ class WorkflowRunner:
     executions: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     router: StreamRouter | None = None
+    # The execution id of each node's latest run (agent nodes tag their `agent_log` records).
+    execution_ids: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.router = StreamRouter(self.graph, lambda: self.pool, self.mode, self._emit_text)
@@ -363,9 +369,10 @@ class WorkflowRunner:
     async def execute(self, node: Node, predecessor: str | None, scope: Scope) -> NodeResult:
         handler = HANDLERS.get(node.type, unsupported_node)
         silent = node.type in SILENT_TYPES
-        if node.type not in MARKER_TYPES:
+        if not silent:  # total_steps counts the node executions a client sees
             self.index += 1
         exec_id = str(uuid.uuid4())
+        self.execution_ids[node.id] = exec_id
         base = self._base(node, exec_id, self.index, predecessor, scope)
 
         def send(event: str, data: dict[str, Any], record: bool = True) -> None:

@@ -223,7 +223,16 @@ class Pool:
                     self._wanted[language] = max(0, self._wanted[language] - 1)
                 continue
             if future is not None:
-                future.set_result(worker)
+                if future.set_running_or_notify_cancel():
+                    future.set_result(worker)
+                    continue
+                # the job that asked was cancelled (its run stopped or a sibling branch failed):
+                # the worker joins the ready ones, and the thread lives on for the next request
+                with self._lock:
+                    if self._closed:
+                        worker.kill()
+                    else:
+                        self._ready[language].append(worker)
                 continue
             with self._lock:
                 self._wanted[language] = max(0, self._wanted[language] - 1)
@@ -265,7 +274,11 @@ class Pool:
         if worker is None:
             future: Future[Worker] = Future()
             self._requests.put((language, future))
-            worker = await asyncio.wrap_future(future)
+            try:
+                worker = await asyncio.wrap_future(future)
+            except asyncio.CancelledError:
+                future.add_done_callback(_discard)  # a worker spawned after the caller left is killed
+                raise
         self._refill(language)
         return worker
 
@@ -290,3 +303,8 @@ class Pool:
         for worker in workers:
             worker.kill()
         self._requests.put(None)
+
+
+def _discard(future: Future[Worker]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().kill()

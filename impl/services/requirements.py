@@ -8,12 +8,13 @@ node (or, for a chat app's model, the request) with a clear Dify error.
 | check        | looks at                                                          | answered by        |
 | ------------ | ----------------------------------------------------------------- | ------------------ |
 | `node-types` | every graph node's type, the start node, container start nodes    | `impl.engine`      |
-| `models`     | `model_config.model`, the model of llm / classifier / extractor   | `model_problem`    |
-| `tools`      | agent tools (`agent_mode.tools`), workflow tool nodes             | `tool_problem`     |
+| `models`     | `model_config.model`, llm / classifier / extractor / agent nodes  | `model_problem`    |
+| `tools`      | agent tools (`agent_mode.tools`), workflow tool and agent nodes   | `tool_problem`     |
 | `knowledge`  | datasets of a chat app, knowledge-retrieval nodes                 | `knowledge_problem`|
 
-`model_problem` and `tool_problem` are the seams where model routing and the tool registry
-answer; each returns None when the thing is usable, else the reason it is not.
+`model_problem` and `tool_problem` are the seams where model routing (`impl.providers.routing`)
+and the tool registry (`impl.tools`) answer; each returns None when the thing is usable, else the
+reason it is not.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from impl.engine import Graph, GraphError, graph_problems, parse_graph
-from impl.services.agent.tools import BUILTIN_TOOLS
-from impl.services.apps.dsl import MODEL_CONFIG_MODES, WORKFLOW_MODES, ParsedDsl, provider_family
+from impl.providers import is_configured, provider_key
+from impl.services.apps.dsl import MODEL_CONFIG_MODES, WORKFLOW_MODES, ParsedDsl
+from impl.tools import lookup_tool
 
 MODEL_NODE_TYPES = ("llm", "question-classifier", "parameter-extractor")
 # Node types whose gap a dedicated check names more precisely than `node-types` would.
@@ -52,33 +54,25 @@ class Finding:
 
 
 def model_problem(provider: str, name: str, env: Environment) -> str | None:
-    """Why the model `provider`/`name` cannot be called here, or None when it can."""
-    family = provider_family(provider)
-    if family == "builtin":
+    """Why the model `provider`/`name` cannot be called here, or None when it can: the model
+    routing (`impl.providers.routing`) knows the provider and has its key (the server's
+    OpenAI settings count for the two OpenAI provider names)."""
+    if env.openai_api_key and provider_key(provider) in ("openai", "openai_api_compatible"):
         return None
-    if family == "openai-compatible":
-        if env.openai_api_key:
-            return None
-        return (
-            f"model '{name}' of provider '{provider}' needs an endpoint key (OPENAI_API_KEY); "
-            "runs answer provider_not_initialize until one is configured"
-        )
-    return (
-        f"model provider '{provider}' (model '{name}') is not configured on this server; "
-        "runs answer provider_not_initialize (use builtin or openai-compatible)"
-    )
+    usable, why = is_configured(provider, name)
+    if usable:
+        return None
+    return f"model '{name}': {why.rstrip('.')}; runs answer provider_not_initialize"
 
 
 def tool_problem(provider_type: str, provider_id: str, tool_name: str, *, in_graph: bool) -> str | None:
-    """Why a tool cannot be called here, or None when it can. Agent apps get the builtin tools;
-    workflow tool nodes have no tool providers yet."""
-    label = f"tool '{tool_name}' of {provider_type or 'builtin'} provider '{provider_id}'"
-    if in_graph:
-        return f"{label}: this server has no tool providers for workflow tool nodes"
-    tool = BUILTIN_TOOLS.get(tool_name)
-    if (provider_type or "builtin") == "builtin" and tool is not None:
+    """Why a tool cannot be called here, or None when it can: the tool registry (`impl.tools`)
+    carries it or maps its provider to a configured MCP server."""
+    if lookup_tool(provider_id, tool_name) is not None:
         return None
-    return f"{label} is not available here; the agent runs without it"
+    label = f"tool '{tool_name}' of {provider_type or 'builtin'} provider '{provider_id}'"
+    outcome = "the node fails with ToolNodeError" if in_graph else "chat turns answer app_unavailable"
+    return f"{label} is neither builtin here nor mapped to an MCP server; {outcome}"
 
 
 def knowledge_problem(dataset_ids: list[str]) -> str | None:
@@ -115,6 +109,13 @@ def check_node_types(subject: Subject) -> Iterator[Finding]:
         yield Finding("node-types", _where(problem.node_id, subject.graph), problem.message)
 
 
+def _agent_parameter(data: Mapping[str, Any], name: str) -> Any:
+    """An agent node's `agent_parameters.<name>.value`."""
+    params = data.get("agent_parameters")
+    raw = params.get(name) if isinstance(params, Mapping) else None
+    return raw.get("value") if isinstance(raw, Mapping) else None
+
+
 def check_models(subject: Subject) -> Iterator[Finding]:
     parsed = subject.parsed
     if parsed.mode in MODEL_CONFIG_MODES:
@@ -123,11 +124,12 @@ def check_models(subject: Subject) -> Iterator[Finding]:
         if reason:
             yield Finding("models", "model_config", reason)
     for node in subject.graph.nodes.values() if subject.graph else ():
-        if node.type not in MODEL_NODE_TYPES:
+        if node.type not in MODEL_NODE_TYPES and node.type != "agent":
             continue
-        model = node.data.get("model")
+        model = node.data.get("model") if node.type != "agent" else _agent_parameter(node.data, "model")
         model = model if isinstance(model, Mapping) else {}
-        reason = model_problem(str(model.get("provider") or ""), str(model.get("name") or ""), subject.env)
+        name = str(model.get("name") or model.get("model") or "")
+        reason = model_problem(str(model.get("provider") or ""), name, subject.env)
         if reason:
             yield Finding("models", _where(node.id, subject.graph), reason)
 
@@ -147,6 +149,24 @@ def check_tools(subject: Subject) -> Iterator[Finding]:
         if reason:
             yield Finding("tools", "model_config.agent_mode", reason)
     for node in subject.graph.nodes.values() if subject.graph else ():
+        if node.type == "agent":
+            entries = _agent_parameter(node.data, "tools")
+            for entry in entries if isinstance(entries, list) else []:
+                if not isinstance(entry, Mapping) or entry.get("enabled", True) is False:
+                    continue
+                reason = tool_problem(
+                    str(entry.get("type") or "builtin"),
+                    str(entry.get("provider_name") or ""),
+                    str(entry.get("tool_name") or ""),
+                    in_graph=True,
+                )
+                if reason:
+                    yield Finding(
+                        "tools",
+                        _where(node.id, subject.graph),
+                        reason.replace("ToolNodeError", "AgentNodeError"),
+                    )
+            continue
         if node.type != "tool":
             continue
         reason = tool_problem(

@@ -56,7 +56,11 @@ class RedisBackend:
         return f"{self.prefix}{kind}:{ident}"
 
     async def open(self) -> None:
-        await self.client.ping()
+        try:
+            await self.client.ping()
+        except Exception as exc:
+            where = self.url.rsplit("@", 1)[-1]  # never log a password
+            raise RuntimeError(f"cannot reach Redis at {where} (REDIS_URL): {exc}") from exc
         self._writer = asyncio.create_task(self._write_loop())
 
     async def close(self) -> None:

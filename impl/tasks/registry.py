@@ -108,7 +108,10 @@ class TaskRegistry:
         if self._closing:
             handle.request_stop(STOP_REASON_SHUTDOWN)
         self._tasks[task_id] = handle
-        await self.backend.claim(task_id, Claim(owner, app_id, self.worker))
+        try:
+            await self.backend.claim(task_id, Claim(owner, app_id, self.worker))
+        except Exception:  # the run goes on; only stops sent through other workers miss it
+            log.exception("could not share the claim of task %s", task_id)
         return handle
 
     def get(self, task_id: str) -> TaskHandle | None:
@@ -123,7 +126,11 @@ class TaskRegistry:
                 return False
             handle.request_stop(STOP_REASON_USER)
             return True
-        return await self.backend.request_stop(task_id, owner, app_id)
+        try:
+            return await self.backend.request_stop(task_id, owner, app_id)
+        except Exception:
+            log.exception("could not pass on the stop of task %s", task_id)
+            return False
 
     async def is_stopped(self, task_id: str) -> bool:
         handle = self._tasks.get(task_id)

@@ -70,7 +70,8 @@ def to_html(text: str | None) -> Markup:
                 i += 1
             i += 1
             cls = f' class="lang-{escape(lang)}"' if lang else ""
-            blocks.append(f"<pre><code{cls}>{escape(chr(10).join(body), quote=False)}</code></pre>")
+            code = escape(chr(10).join(body), quote=False)
+            blocks.append(f'<pre class="code"><code{cls}>{code}</code></pre>')
             continue
         if stripped.startswith("#"):
             level = min(6, len(stripped) - len(stripped.lstrip("#")) + 2)

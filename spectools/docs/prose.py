@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 _CODE = {"code", "pre", "script", "style", "kbd", "samp"}
-_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]+(?:[ ,;:()/-]+[A-Za-z][A-Za-z'’-]+){3,}")
+_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ ,;:()/-]+[A-Za-z][A-Za-z'’-]*){3,}")
 
 
 class _Visible(HTMLParser):

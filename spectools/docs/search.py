@@ -2,7 +2,8 @@
 
 The index is a small JavaScript file (`<lang>/search-index.js`, assigning
 `window.difyDocsIndex`) rather than JSON, so that the site also searches when opened from disk
-(`file://`), where pages cannot fetch files.  Entries are `[page, anchor, title, text]`.
+(`file://`), where pages cannot fetch files.  Entries are `[page, anchor, title, text,
+page title]`.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class _Sections(HTMLParser):
 def page_entries(page: str, html: str) -> list[list[str]]:
     parser = _Sections()
     parser.feed(html)
-    return [[page, anchor, title, text] for anchor, title, text in parser.entries if title]
+    page_title = parser.entries[0][1] if parser.entries else page
+    return [[page, anchor, title, text, page_title] for anchor, title, text in parser.entries if title]
 
 
 def index_script(entries: list[list[str]]) -> str:

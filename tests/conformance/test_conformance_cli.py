@@ -66,6 +66,11 @@ def test_pass_writes_all_three_reports(tmp_path: Path) -> None:
     assert cases and all(c.get("name", "").startswith(("sse.", "trace.")) for c in cases)
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["exit_code"] == 0 and data["seed"] == 3 and data["totals"]["FAIL"] == 0
+    # Discovered per key: the fake's /parameters offers no file upload, and says so.
+    assert data["capabilities"]["chat"]["file_upload"] == {
+        "available": False,
+        "reason": "/parameters has no file_upload settings",
+    }
     html = (tmp_path / "report.html").read_text()
     assert "<style>" in html and "<script" not in html and "<link" not in html
 

@@ -127,8 +127,10 @@ workflow:
 
 
 def test_import_warns_about_what_cannot_run_and_check_reports_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in ("ANTHROPIC_API_KEY", "DIFY_BUILTIN_MODELS", "DIFY_MODEL_ROUTES"):
+        monkeypatch.delenv(name, raising=False)
     path = tmp_path / "gaps.yml"
     path.write_text(GAPS_DSL)
     data = ["--data-dir", str(tmp_path)]
@@ -136,11 +138,11 @@ def test_import_warns_about_what_cannot_run_and_check_reports_it(
     assert code == 0 and KEY_RE.search(out), err  # imported as Dify imports it
     warnings = [line for line in err.splitlines() if line.startswith("warning: [")]
     assert warnings == [
-        "warning: [models] node write (Write): model provider 'langgenius/anthropic/anthropic' (model "
-        "'claude-x') is not configured on this server; runs answer provider_not_initialize (use builtin "
-        "or openai-compatible)",
-        "warning: [tools] node search (Search): tool 'tavily_search' of builtin provider 'tavily': this "
-        "server has no tool providers for workflow tool nodes",
+        "warning: [models] node write (Write): model 'claude-x': Model provider "
+        "'langgenius/anthropic/anthropic' is not initialized: set ANTHROPIC_API_KEY on the server; "
+        "runs answer provider_not_initialize",
+        "warning: [tools] node search (Search): tool 'tavily_search' of builtin provider 'tavily' is "
+        "neither builtin here nor mapped to an MCP server; the node fails with ToolNodeError",
         "warning: [knowledge] node recall (Recall): knowledge bases are not available on this server "
         "(datasets: ds-1)",
     ]
@@ -184,10 +186,10 @@ def test_check_names_chat_models_agent_tools_and_datasets(
     code, _out, err = _main(capsys, "apps", "check", str(path), "--data-dir", str(tmp_path))
     assert code == 1
     assert [line for line in err.splitlines() if line.startswith("warning: [")] == [
-        "warning: [models] model_config: model 'gpt-4o' of provider 'langgenius/openai/openai' needs an "
-        "endpoint key (OPENAI_API_KEY); runs answer provider_not_initialize until one is configured",
+        "warning: [models] model_config: model 'gpt-4o': Model provider 'langgenius/openai/openai' is "
+        "not initialized: set OPENAI_API_KEY on the server; runs answer provider_not_initialize",
         "warning: [tools] model_config.agent_mode: tool 'google_search' of builtin provider 'google' is "
-        "not available here; the agent runs without it",
+        "neither builtin here nor mapped to an MCP server; chat turns answer app_unavailable",
         "warning: [knowledge] model_config.dataset_configs: knowledge bases are not available on this "
         "server (datasets: ds-7); the app answers without them",
     ]

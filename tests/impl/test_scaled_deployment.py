@@ -23,7 +23,7 @@ import httpx
 import pytest
 from support.postgres import PostgresCluster
 from support.redis_server import RedisServer
-from support.server import LiveServer, start_server
+from support.server import LiveServer, run_cli, start_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "engine"))
 import live_workflows as lw
@@ -156,6 +156,30 @@ def test_a_form_submitted_through_b_resumes_the_run_paused_on_a(pair: tuple[Live
         lw.wait_until(lambda: c.get(f"/workflows/run/{data['id']}").json()["status"] == "succeeded", 10)
     final = lw.stream(b, key, path, {}, method="GET", params={"user": "alice", "continue_on_pause": "true"})
     assert "human_input_form_filled" in lw.names(final) and final[-1]["event"] == "workflow_finished"
+
+
+def test_annotation_jobs_and_key_revocation_hold_across_processes(
+    pair: tuple[LiveServer, LiveServer], database_url: str
+) -> None:
+    a, b = pair
+    with _client(a, a.keys["chat"]) as c:
+        job = c.post(
+            "/apps/annotation-reply/enable",
+            json={"score_threshold": 0.9, "embedding_provider_name": "p", "embedding_model_name": "m"},
+        ).json()
+    with _client(b, a.keys["chat"]) as c:
+        status = f"/apps/annotation-reply/enable/status/{job['job_id']}"
+        lw.wait_until(lambda: c.get(status).json()["job_status"] == "completed", 10)
+    key = lw.install(a, lw.example_text("chat.yml"))[0]
+    for server in (a, b):
+        with _client(server, key) as c:
+            assert c.get("/parameters").status_code == 200
+    revoked = run_cli("apps", "keys", "revoke", key, "--database-url", database_url)
+    assert revoked.returncode == 0, revoked.stderr
+    for server in (a, b):  # no process keeps a revoked key alive (a key cache lasts a second at most)
+        with _client(server, key) as c:
+            lw.wait_until(lambda c=c: c.get("/parameters").status_code == 401, 5)
+            assert c.get("/parameters").json()["code"] == "unauthorized"
 
 
 def _slow_workflow_key(server: LiveServer) -> str:
@@ -295,3 +319,14 @@ def test_serve_with_two_workers_serves_runs_follows_and_stops(
             assert follower["e"][-1]["data"]["status"] == "stopped"
     finally:
         server.stop()
+
+
+def test_workers_need_redis_and_an_unreachable_redis_stops_the_start(tmp_path: Path) -> None:
+    args = ("serve", "--no-docs", "--port", "0", "--data-dir", str(tmp_path))
+    refused = run_cli(*args, "--workers", "2", env={"REDIS_URL": ""})
+    assert refused.returncode == 2 and "--workers N needs REDIS_URL" in refused.stdout
+    port = 1  # nothing listens there
+    down = run_cli(*args, env={"REDIS_URL": f"redis://user:secret@127.0.0.1:{port}/0"}, timeout=60)
+    assert down.returncode != 0
+    output = down.stdout + down.stderr
+    assert "cannot reach Redis at 127.0.0.1:1/0" in output and "secret" not in output

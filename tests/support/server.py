@@ -60,14 +60,19 @@ def start_server(
     env: dict[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     demo: bool = True,
+    docs: bool = False,
     timeout: float = 45.0,
 ) -> LiveServer:
+    """Start the server; `docs=True` has it render the docs site it serves at /docs (seconds of
+    work that only the docs tests need)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--validate-responses", *extra_args]
     if demo:
         args.insert(1, "--demo")
+    if not docs:
+        args.append("--no-docs")
     log_path = data_dir / f"server-{port}.log"
     log_file = log_path.open("wb")
     started = time.monotonic()

@@ -15,7 +15,8 @@ Iteration, after Dify's `api/core/workflow/nodes/iteration/iteration_node.py`:
 * `error_handle_mode`: `terminated` fails the node, `continue-on-error` puts null in the failed
   round's place, `remove-abnormal-output` drops null outputs;
 * with `flatten_output` (default true) a list of lists is flattened;
-* `iteration_completed` has status succeeded or failed, `error` null, `steps` = input length.
+* `iteration_completed` has status succeeded or failed and `error` null; `steps` counts the
+  rounds that ran (Dify sends the input length: spec/DEVIATIONS.md D22).
 
 Loop, after `api/core/workflow/nodes/loop/loop_node.py`:
 * loop variables: constants are typed by `var_type` (array and object constants are JSON text,
@@ -23,8 +24,8 @@ Loop, after `api/core/workflow/nodes/loop/loop_node.py`:
 * the break conditions are checked before the first round (met: no round runs) and after each;
 * `loop_next` (index = rounds done) follows every round that does not end the loop, with an
   empty `pre_loop_output`; a `loop-end` node ends the loop after its round;
-* outputs: the loop variables and `loop_round`; `steps` is the configured count (0 when the
-  loop broke before its first round).
+* outputs: the loop variables and `loop_round`; `steps` counts the rounds that ran (Dify sends
+  the configured count: spec/DEVIATIONS.md D22).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class _Round:
         self.events: list[Event] = []
         self.failed: str | None = None
         self.seconds = 0.0
+        self.ran = False
 
     def buffer(self, event: str, data: dict[str, Any]) -> None:
         self.events.append((event, data))
@@ -145,18 +147,19 @@ async def iteration_node(runner: WorkflowRunner, node: Node, scope: Scope) -> No
     rounds = [_Round() for _ in items]
 
     def close(status: str, outputs: dict[str, Any] | None) -> None:
-        durations = {str(i): round(r.seconds, 6) for i, r in enumerate(rounds)}
+        durations = {str(i): round(r.seconds, 6) for i, r in enumerate(rounds) if r.ran}
         runner.emit(
             "iteration_completed",
             _closing(
-                head, status, started, runner.total_tokens - tokens_before, len(items), inputs, outputs,
-                {"iteration_duration_map": durations},
+                head, status, started, runner.total_tokens - tokens_before, sum(r.ran for r in rounds),
+                inputs, outputs, {"iteration_duration_map": durations},
             ),
         )  # fmt: skip
 
     async def run_round(index: int) -> None:
         one = rounds[index]
         one.pool = outer_pool.child()  # taken when the round starts: earlier rounds' writes show
+        one.ran = True
         one.pool.set(node.id, "item", items[index])
         one.pool.set(node.id, "index", index)
         began = time.monotonic()
@@ -291,8 +294,9 @@ async def loop_node(runner: WorkflowRunner, node: Node, scope: Scope) -> NodeRes
     outputs: dict[str, Any] = {}
     durations: dict[str, float] = {}
     variables: dict[str, dict[str, Any]] = {}
-    steps = 0 if _broken(runner, conditions, operator) else count
-    reason = "loop_break" if steps == 0 else "loop_completed"
+    rounds = 0 if _broken(runner, conditions, operator) else count
+    reason = "loop_break" if rounds == 0 else "loop_completed"
+    steps = 0
 
     def close(status: str, result: dict[str, Any] | None, why: str) -> None:
         metadata = {"completed_reason": why, "loop_duration_map": durations, "loop_variable_map": variables}
@@ -300,8 +304,9 @@ async def loop_node(runner: WorkflowRunner, node: Node, scope: Scope) -> NodeRes
         closing = _closing(head, status, started, tokens, steps, inputs, result, metadata)
         runner.emit("loop_completed", closing)
 
-    for index in range(steps):
+    for index in range(rounds):
         began = time.monotonic()
+        steps += 1
         try:
             runner.check_stop()
             signal = await runner.run_scope(inner, start)

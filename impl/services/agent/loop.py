@@ -35,7 +35,6 @@ from impl.db.models import Message, MessageFile, to_unix, utcnow
 from impl.errors import ApiError, invalid_param
 from impl.providers import ChatModel, ModelRequest, PromptMessage, ProviderError, TextDelta, Usage
 from impl.providers.base import until_stopped
-from impl.providers.builtin_tools import BuiltinToolModel
 from impl.providers.function_calling import (
     AgentTurn,
     FunctionCallingModel,
@@ -43,17 +42,16 @@ from impl.providers.function_calling import (
     ToolCall,
     ToolCalls,
 )
-from impl.providers.openai_tools import OpenAIToolModel
-from impl.providers.react import ReactModel
 from impl.services.agent import tools as agent_tools
 from impl.services.apps.chat_config import load_config
-from impl.services.apps.dsl import provider_family
-from impl.services.apps.scope import AppScope, model_for
+from impl.services.apps.scope import AppScope, tool_model_for
 from impl.services.media.files import preview_path, store_upload
+from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.turns import features as chat_features
 from impl.services.turns import generation
 from impl.services.turns.generation import GenerateParams, GenerationRun, Outcome, Runner
 from impl.tasks import TaskHandle
+from impl.tools import ToolError
 
 log = logging.getLogger("impl.agent")
 
@@ -69,34 +67,26 @@ class AgentConfig:
     strategy: str = "function_call"
 
 
-def agent_config(model_config: Mapping[str, Any] | None) -> AgentConfig:
+async def agent_config(model_config: Mapping[str, Any] | None) -> AgentConfig:
+    """The DSL's `agent_mode`: its tools resolved in the registry, the iteration bound, the
+    strategy.  A tool this server does not have refuses the turn with `app_unavailable`."""
     raw = (model_config or {}).get("agent_mode")
     mode: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     limit = mode.get("max_iteration", DEFAULT_MAX_ITERATION)
     if not isinstance(limit, int) or isinstance(limit, bool):
         limit = DEFAULT_MAX_ITERATION
-    tools = agent_tools.configured_tools(mode) if mode.get("enabled", True) is not False else []
+    try:
+        tools = await agent_tools.configured_tools(mode)
+    except ToolError as exc:
+        raise ApiError("app_unavailable", f"App unavailable, {exc}", 400) from exc
     return AgentConfig(tools, max(1, min(limit, MAX_ITERATION)), str(mode.get("strategy") or "function_call"))
 
 
 def tool_model(ctx: AppScope, strategy: str = "function_call") -> FunctionCallingModel:
-    """The function-calling view of the app's model (same provider settings as chat).  With the
-    `react` strategy a remote model gets a ReAct prompt instead of native tool calls; the builtin
-    model calls tools deterministically either way."""
-    config = load_config(ctx).model
-    settings = runtime.current().settings
-    family = provider_family(config.provider)
-    if family == "builtin":
-        return BuiltinToolModel(config.name or "builtin-echo")
-    if family is None:  # a provider this server has no route to: the same answer as a chat app's
-        model_for(config)
-    base_url = config.base_url or settings.openai_api_base or "https://api.openai.com/v1"
-    api_key = config.api_key or settings.openai_api_key
-    if not api_key:
-        model_for(config)  # raises provider_not_initialize (400) before any stream opens
-    if strategy == "react":
-        return ReactModel(model_for(config))
-    return OpenAIToolModel(config.name, base_url, api_key, timeout=config.timeout)
+    """The function-calling view of the app's model, on its routed back end.  With the `react`
+    strategy a remote model gets a ReAct prompt instead of native tool calls; the builtin model
+    calls tools deterministically either way."""
+    return tool_model_for(load_config(ctx).model, strategy)
 
 
 def _turns(messages: Sequence[PromptMessage]) -> list[AgentTurn]:
@@ -132,6 +122,7 @@ class AgentRun:
     completion_tokens: int = 0
     first_token: float | None = None
     started: float = field(default_factory=time.monotonic)
+    checkpoint: AnswerCheckpoint | None = None  # the answer so far, kept on the message row
 
     def emit(self, event: dict[str, Any]) -> None:
         self.run.queue.put_nowait(event)
@@ -217,6 +208,8 @@ class AgentRun:
                     event = self.run.envelope("agent_message")
                     event["answer"] = item.text
                     self.emit(event)
+                    if self.checkpoint is not None:
+                        self.checkpoint.touch()
                 elif isinstance(item, ToolCalls):
                     calls = item
                 elif isinstance(item, ThoughtText):
@@ -297,6 +290,7 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
         state = AgentRun(
             run, ctx, config, handle, end_user_id, speaker=chat_features.speaker_for(run, features)
         )
+        state.checkpoint = AnswerCheckpoint(run.message_id, state.answer)
         error: ProviderError | ApiError | None = None
         title_task = asyncio.create_task(generation.title_for(model, title_query))
         try:
@@ -306,6 +300,7 @@ def agent_runner(ctx: AppScope, config: AgentConfig, features: chat_features.Fea
         except Exception:
             log.exception("agent failure in task %s", run.task_id)
             error = ApiError(*generation.INTERNAL_EVENT)
+        await state.checkpoint.close()
         answer = "".join(state.answer)
         if error is None:
             answer = await chat_features.finish(run, answer, features, state.speaker)
@@ -333,5 +328,5 @@ async def start_agent_chat(ctx: AppScope, user: str, params: GenerateParams) -> 
     if direct is not None:
         runner = chat_features.direct_runner(ctx, direct, features)
     else:
-        runner = agent_runner(ctx, agent_config(ctx.model_config), features)
+        runner = agent_runner(ctx, await agent_config(ctx.model_config), features)
     return await generation.start(ctx, ctx, user, params, runner=runner)

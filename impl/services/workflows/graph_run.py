@@ -19,17 +19,20 @@ from datetime import datetime
 from typing import Any
 
 from impl import runtime
-from impl.db.models import UploadFile, to_unix, utcnow
+from impl.db.models import TENANT_ID, UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
 from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
 from impl.engine.runner import RunStopped
 from impl.providers import ChatModel, PromptMessage
+from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.chat_config import parse_model
-from impl.services.apps.scope import AppScope, end_user_for, model_for
+from impl.services.apps.scope import AppScope, end_user_for, model_for, tool_model_for
+from impl.services.media.files import preview_path, store_upload
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.workflows import human_input
 from impl.tasks import Backend, LocalBackend, TaskHandle, TaskRegistry
+from impl.tools import ToolFile
 
 log = logging.getLogger("impl.workflow_runs")
 
@@ -189,6 +192,36 @@ def live_run(run_id: str) -> LiveRun | None:
     return _LIVE.get(run_id)
 
 
+async def store_tool_file(app_id: str, end_user_id: str, file: ToolFile) -> dict[str, Any]:
+    """Keep a file a tool made as an upload; return the engine's file mapping for it."""
+    rt = runtime.current()
+    async with rt.database.transaction() as session:
+        upload = await store_upload(
+            session,
+            rt.settings,
+            app_id=app_id,
+            tenant_id=TENANT_ID,
+            end_user_id=end_user_id,
+            filename=file.filename,
+            mime_type=file.mime_type,
+            data=file.data,
+        )
+        upload_id, size, extension = upload.id, upload.size, upload.extension
+    return {
+        "id": upload_id,
+        "related_id": upload_id,
+        "upload_file_id": upload_id,
+        "type": file.type,
+        "transfer_method": "tool_file",
+        "filename": file.filename,
+        "extension": f".{extension}" if extension else None,
+        "mime_type": file.mime_type,
+        "size": size,
+        "url": preview_path(upload_id),
+        "remote_url": None,
+    }
+
+
 class Hooks:
     """`EngineHooks` for one run."""
 
@@ -199,6 +232,13 @@ class Hooks:
 
     def build_model(self, model: Mapping[str, Any]) -> ChatModel:
         return model_for(parse_model(model))
+
+    def build_tool_model(self, model: Mapping[str, Any], strategy: str) -> FunctionCallingModel:
+        return tool_model_for(parse_model(model), strategy)
+
+    async def store_tool_file(self, file: ToolFile) -> dict[str, Any]:
+        """Keep a file a tool made (tool and agent nodes) as an upload of this run's end user."""
+        return await store_tool_file(self.live.ctx.app_id, self.live.ctx.end_user_id, file)
 
     async def write_conversation_variable(self, name: str, value: Any) -> None:
         if self.live.ctx.write_variable is not None:

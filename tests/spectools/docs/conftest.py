@@ -5,14 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _docs_paths import DOCS, SPEC
 
 from spectools.docs import build_site
 from spectools.docs.render import Site
-
-ROOT = Path(__file__).resolve().parents[3]
-SPEC = ROOT / "spec"
-DOCS = ROOT / "docs"
-MINI_SPEC = Path(__file__).resolve().parent / "fixtures" / "mini" / "spec"
 
 
 @pytest.fixture(scope="session")

@@ -1,26 +1,25 @@
-"""Headless Chromium (Debian `chromium`, driven by Playwright) on the docs served over uvicorn.
+"""Headless Chromium (Debian `chromium`, driven by Playwright) on the docs the reference server
+serves at `/docs`, at 1400 px and at 400 px.
 
-Opens pages in each language, follows the navigation and the language switch, checks that
-the in-page sample generators match the server-rendered samples, and loads an app's input
-variables through the key box.  Screenshots go to `test-artifacts/docs/` (git-ignored).
+Checks what a reader does: follows the navigation, searches, switches language (the anchor
+stays), pastes an app key (the samples take the app's input variables) and tries a streaming
+request (the stream shows up in the page); and that no page scrolls sideways at either width.
+Screenshots go to `test-artifacts/docs/` (git-ignored).
 """
 
 from __future__ import annotations
 
-import json
-import socket
+import re
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import uvicorn
-from conftest import DOCS, ROOT, SPEC
-from playwright.sync_api import sync_playwright
+from _docs_paths import ROOT, SPEC
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+from support.server import LiveServer, start_server
 
-from spectools.docs import docs_asgi_app
+from spectools.docs.catalog import LANGS
+from spectools.docs.pages import PAGES
 from spectools.docs.spec import load_bundle
 
 ARTIFACTS = ROOT / "test-artifacts" / "docs"
@@ -34,124 +33,65 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def _example(operation_id: str) -> Any:
-    op = load_bundle(SPEC).operation(operation_id)
-    assert op is not None, operation_id
-    return op.node["responses"]["200"]["content"]["application/json"]["example"]
-
-
-class _Api:
-    """Answers `/v1/parameters` and `/v1/info` with the spec's examples; records requests."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []
-        self.bodies = {
-            "/v1/parameters": _example("getChatAppParameters"),
-            "/v1/info": _example("getChatAppInfo"),
-        }
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.seen.append(
-            (scope["path"] + "?" + scope["query_string"].decode(), headers.get("authorization", ""))
-        )
-        cors = [(b"access-control-allow-origin", b"*"), (b"access-control-allow-headers", b"authorization")]
-        if scope["method"] == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204, "headers": cors})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = json.dumps(self.bodies.get(scope["path"], {"code": "not_found"})).encode()
-        status = 200 if scope["path"] in self.bodies else 404
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", b"application/json"), *cors],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+SIDEWAYS = "document.documentElement.scrollWidth - window.innerWidth"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, _Api]]:
-    docs = docs_asgi_app(SPEC, DOCS)
-    api = _Api()
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/docs"):
-            await docs({**scope, "root_path": "/docs"}, receive, send)
-        elif scope["type"] == "http":
-            await api(scope, receive, send)
-        else:
-            await docs(scope, receive, send)
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp("docs-browser"), docs=True)
     try:
-        yield f"http://127.0.0.1:{port}", api
+        yield live
     finally:
-        srv.should_exit = True
-        thread.join(timeout=5)
-        sock.close()
+        live.stop()
 
 
-@pytest.mark.timeout(60)
-def test_pages_navigation_language_switch_and_key_box(server: tuple[str, _Api]) -> None:
-    base, api = server
+def _context(pw: object, profile: str, width: int) -> BrowserContext:
+    ctx: BrowserContext = pw.chromium.launch_persistent_context(  # type: ignore[attr-defined]
+        profile,
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": width, "height": 1000 if width > 600 else 860},
+        timeout=20_000,
+    )
+    ctx.set_default_timeout(15_000)
+    return ctx
+
+
+def _shot(page: Page, name: str, full: bool = False) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full)
+
+
+@pytest.mark.timeout(240)
+def test_reader_at_1400px(server: LiveServer) -> None:
+    origin = server.base_url.removesuffix("/v1")
+    docs = f"{origin}/docs"
     chat_ops = [op.operation_id for op in load_bundle(SPEC).operations_for("chat")]
     errors: list[str] = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
-        ctx = pw.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-            timeout=20_000,
-        )
-        ctx.set_default_timeout(10_000)
+        ctx = _context(pw, profile, 1400)
         page = ctx.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
-        for lang in ("en", "zh", "ja"):
-            page.goto(f"{base}/docs/{lang}/index.html")
-            assert page.locator("html").get_attribute("lang", timeout=5_000)
-            page.screenshot(path=str(ARTIFACTS / f"{lang}-index.png"))
+        for lang in LANGS:
+            page.goto(f"{docs}/{lang}/index.html")
+            _shot(page, f"1400-{lang}-index")
             page.locator(".sidebar a[href='chat.html']").first.click()
-            page.wait_for_url(f"{base}/docs/{lang}/chat.html")
-            ids = page.eval_on_selector_all("section.op", "els => els.map(e => e.id)")
-            assert ids == chat_ops
-            # The base URL of the samples is the one the page was served from.
-            assert (
-                f"{base}/v1/chat-messages"
-                in page.locator("#sendChatMessage [data-sample='curl']").inner_text()
-            )
-            page.screenshot(path=str(ARTIFACTS / f"{lang}-chat.png"))
-            page.locator(".sidebar a[href='workflow.html']").first.click()
-            page.wait_for_url(f"{base}/docs/{lang}/workflow.html")
+            page.wait_for_url(f"{docs}/{lang}/chat.html")
+            assert page.eval_on_selector_all("section.op", "els => els.map(e => e.id)") == chat_ops
+            curl = page.locator("#sendChatMessage-blocking [data-sample='curl']").inner_text()
+            assert f"{server.base_url}/chat-messages" in curl
+            _shot(page, f"1400-{lang}-chat")
             page.locator(".sidebar a[href='streaming.html']").first.click()
-            page.wait_for_url(f"{base}/docs/{lang}/streaming.html")
-            page.screenshot(path=str(ARTIFACTS / f"{lang}-streaming.png"))
+            page.wait_for_url(f"{docs}/{lang}/streaming.html")
+            assert page.locator("#wire pre").first.inner_text().count("event: ping") == 1
+            _shot(page, f"1400-{lang}-streaming")
+            for name in PAGES:
+                page.goto(f"{docs}/{lang}/{name}.html")
+                assert page.evaluate(SIDEWAYS) <= 0, f"{lang}/{name} scrolls sideways at 1400 px"
 
-        page.goto(f"{base}/docs/en/chat.html")
-        page.locator(".langs a[hreflang='ja']").click()
-        page.wait_for_url(f"{base}/docs/ja/chat.html")
-        assert page.locator("html").get_attribute("lang") == "ja"
-        page.locator(".langs a[hreflang='zh']").click()
-        page.wait_for_url(f"{base}/docs/zh/chat.html")
-        assert page.locator("html").get_attribute("lang") == "zh-Hans"
-
-        # The browser's sample generators are the twins of the server's.
+        # The browser's sample generators are the twins of the renderer's.
+        page.goto(f"{docs}/en/chat.html")
         mismatches = page.evaluate("""() => {
           const out = [];
           document.querySelectorAll('.samples').forEach(box => {
@@ -164,25 +104,90 @@ def test_pages_navigation_language_switch_and_key_box(server: tuple[str, _Api]) 
           return out;
         }""")
         assert mismatches == []
+        page.locator("#sendChatMessage-blocking [data-tab='python']").click()
+        assert page.locator("#sendChatMessage-blocking [data-panel='python']").is_visible()
+        assert not page.locator("#sendChatMessage-blocking [data-panel='curl']").is_visible()
 
-        # Tabs switch panels.
-        page.locator("#sendChatMessage [data-tab='python']").click()
-        assert page.locator("#sendChatMessage [data-panel='python']").is_visible()
-        assert not page.locator("#sendChatMessage [data-panel='curl']").is_visible()
+        # The language switch keeps the anchor.
+        page.goto(f"{docs}/en/chat.html#getConversationsList")
+        page.locator(".langs a[hreflang='ja']").click()
+        page.wait_for_url(f"{docs}/ja/chat.html#getConversationsList")
+        assert page.locator("html").get_attribute("lang") == "ja"
+        page.locator(".langs a[hreflang='zh']").click()
+        page.wait_for_url(f"{docs}/zh/chat.html#getConversationsList")
 
-        key = "app-docs-browser-test-key"
+        # Search over every page of the language, offline (the index ships with the site).
+        page.fill("#search", "ping")
+        page.wait_for_selector("#search-results a")
+        _shot(page, "1400-zh-search")
+        page.fill("#search", "人工介入")
+        hits = page.eval_on_selector_all("#search-results a", "as => as.map(a => a.getAttribute('href'))")
+        assert hits and any(h.startswith(("workflow.html", "advanced-chat.html")) for h in hits), hits
+        page.goto(f"{docs}/en/index.html")
+        page.fill("#search", "rename conversation")
+        first = page.locator("#search-results a").first
+        assert first.get_attribute("href") == "chat.html#renameConversation"
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{docs}/en/chat.html#renameConversation")
+
+        # A pasted key fills the samples with the app's input variables.
+        key = server.keys["chat"]
         page.fill("#app-key", key)
         page.click("#app-key-load")
         page.wait_for_function("document.getElementById('app-key-status').textContent.length > 2")
-        curl = page.locator("#sendChatMessage [data-sample='curl']").inner_text()
-        assert '"pace": "relaxed"' in curl and '"city": "City"' in curl
-        assert key not in curl
-        example = json.loads(page.locator("#sendChatMessage-request-example code").inner_text())
-        assert example["inputs"] == {"city": "City", "pace": "relaxed"}
-        page.locator("#sendChatMessage").scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / "zh-chat-inputs-loaded.png"))
+        curl = page.locator("#sendChatMessage-blocking [data-sample='curl']").inner_text()
+        assert '"inputs": {\n    "name": "Your name"\n  }' in curl and key not in curl
+
+        # Try it: the streaming request runs with the pasted key and the stream shows up live.
+        panel = page.locator("details.try[data-op='sendChatMessage']")
+        panel.locator("summary").click()
+        assert "streaming" in panel.locator(".try-body").input_value()
+        panel.locator(".try-send").click()
+        page.wait_for_function(
+            "document.querySelector(\"details.try[data-op='sendChatMessage'] .try-out\")"
+            ".textContent.includes('message_end')",
+            timeout=30_000,
+        )
+        out = panel.locator(".try-out").inner_text()
+        assert out.count("data: ") >= 2 and re.search(r'"event": ?"message"', out)
+        assert panel.locator(".try-status").inner_text().startswith("200 text/event-stream")
+        panel.scroll_into_view_if_needed()
+        _shot(page, "1400-en-chat-try-it")
         ctx.close()
     assert errors == []
-    get_requests = [(u, a) for u, a in api.seen if u.startswith(("/v1/parameters", "/v1/info"))]
-    assert ("/v1/parameters?", f"Bearer {key}") in get_requests
-    assert all(key not in u for u, _ in api.seen)
+
+
+@pytest.mark.timeout(240)
+def test_reader_at_400px(server: LiveServer) -> None:
+    docs = server.base_url.removesuffix("/v1") + "/docs"
+    errors: list[str] = []
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
+        ctx = _context(pw, profile, 400)
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        for lang in LANGS:
+            for name in PAGES:
+                page.goto(f"{docs}/{lang}/{name}.html")
+                assert page.evaluate(SIDEWAYS) <= 0, f"{lang}/{name} scrolls sideways at 400 px"
+            page.goto(f"{docs}/{lang}/workflow.html")
+            # The navigation is collapsed: the title is the first thing a reader sees.
+            assert not page.locator("#sidebar").is_visible()
+            title_top = page.locator("h1").bounding_box()
+            assert title_top is not None and title_top["y"] < 200
+            _shot(page, f"400-{lang}-workflow")
+            page.click(".menu-toggle")
+            assert page.locator("#sidebar").is_visible()
+            assert page.get_attribute(".menu-toggle", "aria-expanded") == "true"
+            _shot(page, f"400-{lang}-menu")
+            page.locator("#sidebar a[href='#executeWorkflow']").click()
+            page.wait_for_url(f"{docs}/{lang}/workflow.html#executeWorkflow")
+            assert not page.locator("#sidebar").is_visible()
+            assert page.evaluate(SIDEWAYS) <= 0
+            _shot(page, f"400-{lang}-workflow-operation")
+        page.goto(f"{docs}/ja/streaming.html")
+        page.fill("#search", "ストリーム")
+        page.wait_for_selector("#search-results a")
+        assert page.evaluate(SIDEWAYS) <= 0
+        _shot(page, "400-ja-search")
+        ctx.close()
+    assert errors == []

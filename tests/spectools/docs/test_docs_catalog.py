@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import DOCS, MINI_SPEC, SPEC
+from _docs_paths import DOCS, MINI_SPEC, SPEC
 
 from spectools.docs import check_catalogs
 from spectools.docs.catalog import Catalog, load_json, main, merge, scaffold, source_hash, spec_sources

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from _docs_paths import DOCS, SPEC
 from _schemas import validate
-from conftest import DOCS, SPEC
 
 from spectools.docs.catalog import LANGS
 from spectools.docs.pages import PAGES, PageBuilder, Translator

@@ -341,11 +341,55 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     routes = [Route("/v1/audio/transcriptions", _transcriptions, methods=["POST"])]
     with running_fake_openai(routes) as (base, _received):
         env = {"OPENAI_API_BASE": base, "OPENAI_API_KEY": "sk-docs"}
-        live = start_server(tmp_path_factory.mktemp("docs-samples"), env=env)
+        live = start_server(tmp_path_factory.mktemp("docs-samples"), env=env, docs=True)
         try:
             yield live
         finally:
             live.stop()
+
+
+_FENCE = re.compile(r'<pre class="code"><code class="lang-(python|javascript)">(.*?)</code></pre>', re.S)
+
+
+@pytest.mark.timeout(300)
+def test_the_streaming_guides_parser_reads_every_mode(server: LiveServer, tmp_path: Path) -> None:
+    """The parser of the streaming guide (Python and JavaScript, every language's page) reads a
+    real stream of each generation mode to its terminal event."""
+    origin = server.base_url.removesuffix("/v1")
+    calls = {
+        "chat": ("/chat-messages", {"query": "Hi"}),
+        "agent-chat": ("/chat-messages", {"query": "Hi"}),
+        "completion": ("/completion-messages", {}),
+        "workflow": ("/workflows/run", {}),
+    }
+    terminal = {"chat": "message_end", "agent-chat": "message_end", "completion": "message_end"}
+    for lang in LANGS:
+        page = httpx.get(f"{origin}/docs/{lang}/streaming.html", timeout=30).text
+        blocks = {kind: html.unescape(code) for kind, code in _FENCE.findall(page)}
+        assert set(blocks) == {"python", "javascript"}, lang
+        for mode, (path, extra) in calls.items():
+            with _api(server, server.keys[mode]) as c:
+                inputs = _inputs_from(c.get("/parameters").json())
+            body = json.dumps({"inputs": inputs, "user": USER, "response_mode": "streaming", **extra})
+            url = server.base_url + path
+            python = blocks["python"] + (
+                f"\n\nimport os\nbody = json.loads({body!r})\n"
+                f"for e in events({url!r}, os.environ['DIFY_API_KEY'], body):\n"
+                "    print(e['event'])\n"
+            )
+            node = blocks["javascript"] + (
+                f"\n\nfor await (const e of events({json.dumps(url)}, process.env.DIFY_API_KEY, {body})) "
+                "console.log(e.event);\n"
+            )
+            for kind, text in (("python", python), ("javascript", node)):
+                done = _run(kind, text, server.keys[mode], tmp_path)
+                assert done.returncode == 0, f"{lang} {mode} {kind}: {done.stderr[-800:]}"
+                printed = done.stdout.split()
+                assert printed and printed[-1] == terminal.get(mode, "workflow_finished"), (
+                    kind,
+                    mode,
+                    printed,
+                )
 
 
 @pytest.mark.slow

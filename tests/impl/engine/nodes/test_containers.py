@@ -135,7 +135,13 @@ def test_iteration_flattens_lists_and_handles_errors_in_parallel() -> None:
     nodes[1]["data"]["error_handle_mode"] = "terminated"
     outcome, events = run(nodes, edges, {"xs": [[2, 1], [{"x": 1}]]})
     assert outcome.status == "failed" and "is not an ArrayFileSegment" in (outcome.error or "")
-    assert [d["status"] for n, d in events if n == "iteration_completed"] == ["failed"]
+    assert [(d["status"], d["error"]) for n, d in events if n == "iteration_completed"] == [("failed", None)]
+    sequential = dict(nodes[1]["data"], is_parallel=False)
+    outcome, events = run(
+        [nodes[0], {**nodes[1], "data": sequential}, *nodes[2:]], edges, {"xs": [[{"x": 1}], [2]]}
+    )
+    # the failed first round ends a sequential iteration: one step ran (D22)
+    assert [d["steps"] for n, d in events if n == "iteration_completed"] == [1]
 
 
 def loop_graph(variables: list[dict[str, Any]], children: list[dict[str, Any]], **config: Any) -> Any:
@@ -173,6 +179,8 @@ def test_loop_break_conditions_before_and_after_rounds() -> None:
     outcome, events = run(*loop_graph(variables, [append_item(2)], break_conditions=length_two))
     assert outcome.outputs == {"out": [1, 2], "rounds": 1}
     assert [n for n, _d in events if n == "loop_next"] == []
+    # steps counts the rounds that ran (Dify sends loop_count: spec/DEVIATIONS.md D22)
+    assert [d["steps"] for n, d in events if n == "loop_completed"] == [1]
     already = [{"variable_selector": ["l", "xs"], "comparison_operator": "contains", "value": "1"}]
     outcome, events = run(*loop_graph(variables, [append_item(2)], break_conditions=already))
     completed = [d for n, d in events if n == "loop_completed"][0]
