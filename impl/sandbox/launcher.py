@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BOX_ROOT = "/opt/sandbox"
 BOX_SITE = f"{BOX_ROOT}/site"
+BOX_V8 = f"{BOX_ROOT}/v8"
 # The third-party modules Dify's sandbox image installs (httpx, requests, jinja2, PySocks) and
 # what they import; each is offered when the server's environment has it.
 OFFERED_DISTRIBUTIONS = (
@@ -85,6 +86,29 @@ def tool(name: str) -> str:
 _PACKAGES = {"bwrap": "bubblewrap", "prlimit": "util-linux", "setpriv": "util-linux", "node": "nodejs"}
 
 
+@lru_cache(maxsize=1)
+def stage_v8() -> Path:
+    """A world-readable copy of the `mini-racer` package (V8), made when the V8 engine is first used."""
+    try:
+        dist = importlib.metadata.distribution("mini-racer")
+    except importlib.metadata.PackageNotFoundError:
+        raise SandboxUnavailable("the mini-racer package (embedded V8) is not installed") from None
+    with _stage_lock:
+        root = Path(tempfile.mkdtemp(prefix="dify-sandbox-v8-"))
+        atexit.register(shutil.rmtree, root, True)
+        source = Path(str(dist.locate_file("py_mini_racer")))
+        shutil.copytree(source, root / "py_mini_racer", ignore=shutil.ignore_patterns("__pycache__"))
+        _open_up(root)
+        return root
+
+
+def _open_up(root: Path) -> None:
+    for folder, _dirs, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+
+
 def _world_readable(path: str) -> bool:
     """Whether a uid with no rights of its own can reach `path` (every folder on the way lets others in)."""
     current = Path(path)
@@ -136,10 +160,7 @@ def stage() -> Path:
                 shutil.copy2(source, site / name)
         for runner in ("runner_python.py", "runner_node.js"):
             shutil.copy2(HERE / runner, root / runner)
-        for folder, _dirs, files in os.walk(root):
-            os.chmod(folder, 0o755)
-            for name in files:
-                os.chmod(os.path.join(folder, name), 0o644)
+        _open_up(root)
         return root
 
 
@@ -185,8 +206,31 @@ V8_RESERVATION_MB = 1024
 READ_ONLY_ROOT = ("--remount-ro", "/")
 
 
-def address_space_mb(language: str, limits: Limits) -> int:
-    return limits.memory_mb + (V8_RESERVATION_MB if language == "javascript" else 0)
+def heap_mb(limits: Limits) -> int:
+    """The JavaScript heap cap: the configured one, at most half the memory limit."""
+    return min(limits.node_heap_mb, max(16, limits.memory_mb // 2))
+
+
+def javascript_engine() -> str:
+    """Node.js when installed (the full runtime Dify's sandbox uses); else V8 embedded through the
+    `mini-racer` wheel inside the Python box, so a machine with only python3 runs JS nodes too."""
+    if shutil.which("node", path="/usr/bin:/bin:/usr/local/bin") is not None:
+        return "node"
+    try:
+        importlib.metadata.distribution("mini-racer")
+    except importlib.metadata.PackageNotFoundError:
+        raise SandboxUnavailable("no JavaScript engine: install Node.js (Debian package: nodejs)") from None
+    return "v8"
+
+
+def memory_limit(language: str, limits: Limits, engine: str | None) -> str:
+    """The prlimit option capping memory: address space for Python and Node.js; for the embedded
+    V8, whose allocator reserves terabytes of address space it never touches, the data segment
+    (private writable memory) instead, next to V8's own heap limit."""
+    if language == "javascript" and engine == "v8":
+        return f"--data={(limits.memory_mb + V8_RESERVATION_MB) * 1024 * 1024}"
+    extra = V8_RESERVATION_MB if language == "javascript" else 0
+    return f"--as={(limits.memory_mb + extra) * 1024 * 1024}"
 
 
 def _next_uid() -> int:
@@ -194,13 +238,19 @@ def _next_uid() -> int:
         return UID_BASE + next(_uids) % UID_SPAN
 
 
-def command(language: str, limits: Limits, seccomp_fd: int) -> list[str]:
-    """The argv of one sandboxed interpreter for `language` ("python3" or "javascript")."""
+def command(language: str, limits: Limits, seccomp_fd: int, engine: str | None = None) -> list[str]:
+    """The argv of one sandboxed interpreter for `language` ("python3" or "javascript").
+
+    `engine` picks the JavaScript engine ("node" or "v8"); None means `javascript_engine()`.
+    """
+    if language == "javascript" and engine is None:
+        engine = javascript_engine()
     bwrap = tool("bwrap")
     prlimit = [
         tool("prlimit"),
-        f"--cpu={limits.cpu_seconds}",
-        f"--as={address_space_mb(language, limits) * 1024 * 1024}",
+        # SIGXCPU at the soft limit (a clear message), SIGKILL a second later if it is ignored
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
+        memory_limit(language, limits, engine),
         f"--fsize={limits.file_size_mb * 1024 * 1024}",
         f"--nofile={limits.open_files}",
         "--core=0",
@@ -254,7 +304,7 @@ def command(language: str, limits: Limits, seccomp_fd: int) -> list[str]:
         str(seccomp_fd),
         *_system_binds(),
     ]
-    if language == "python3":
+    if language == "python3" or (language == "javascript" and engine == "v8"):
         executable, binds = _python()
         for path in binds:
             box += ["--ro-bind", path, path]
@@ -263,8 +313,10 @@ def command(language: str, limits: Limits, seccomp_fd: int) -> list[str]:
         staged = stage()
         box += ["--ro-bind", str(staged / "site"), BOX_SITE]
         box += ["--ro-bind", str(staged / "runner_python.py"), f"{BOX_ROOT}/runner.py"]
+        if language == "javascript":
+            box += ["--ro-bind", str(stage_v8()), BOX_V8]
         box += ["--setenv", "PYTHONIOENCODING", "utf-8", *READ_ONLY_ROOT, "--", executable, "-I", "-S", "-B"]
-        box.append(f"{BOX_ROOT}/runner.py")
+        box += [f"{BOX_ROOT}/runner.py", language, str(heap_mb(limits))]
     elif language == "javascript":
         node = os.path.realpath(tool("node"))
         box += ["--ro-bind", node, node]
@@ -273,9 +325,9 @@ def command(language: str, limits: Limits, seccomp_fd: int) -> list[str]:
             *READ_ONLY_ROOT,
             "--",
             node,
-            f"--max-old-space-size={min(limits.node_heap_mb, max(16, limits.memory_mb // 2))}",
+            f"--max-old-space-size={heap_mb(limits)}",
+            f"{BOX_ROOT}/runner.js",
         ]
-        box.append(f"{BOX_ROOT}/runner.js")
     else:
         raise ValueError(f"unsupported language {language!r}")
     return [*prlimit, "--", *identity, *box]

@@ -63,11 +63,11 @@ class Worker:
                 stream.close()
 
 
-def spawn(language: str, limits: Limits) -> Worker:
+def spawn(language: str, limits: Limits, engine: str | None = None) -> Worker:
     fd = seccomp.program_fd()
     try:
         process = subprocess.Popen(
-            launcher.command(language, limits, fd),
+            launcher.command(language, limits, fd, engine),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -113,7 +113,7 @@ def execute(worker: Worker, job: dict[str, Any], limits: Limits) -> dict[str, An
     """Hand `job` to `worker`, wait for its answer within the limits; blocking (run in a thread)."""
     process = worker.process
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-    payload = json.dumps(job, ensure_ascii=False).encode("utf-8")
+    payload = json.dumps(job, ensure_ascii=False, default=str).encode("utf-8")
     started = time.monotonic()
     deadline = started + limits.wall_seconds
     out = bytearray()
@@ -187,9 +187,12 @@ def execute(worker: Worker, job: dict[str, Any], limits: Limits) -> dict[str, An
 class Pool:
     """Ready workers per language, refilled by one spawner thread."""
 
-    def __init__(self, limits: Limits | None = None, size: int = 2) -> None:
+    def __init__(
+        self, limits: Limits | None = None, size: int = 2, javascript_engine: str | None = None
+    ) -> None:
         self.limits = limits or Limits()
         self.size = size
+        self.javascript_engine = javascript_engine  # "node", "v8", or None: launcher.javascript_engine()
         self._ready: dict[str, deque[Worker]] = {lang: deque() for lang in LANGUAGES}
         self._wanted: dict[str, int] = dict.fromkeys(LANGUAGES, 0)
         self._lock = threading.Lock()
@@ -212,7 +215,7 @@ class Pool:
                 return
             language, future = request
             try:
-                worker = spawn(language, self.limits)
+                worker = spawn(language, self.limits, self.javascript_engine)
             except BaseException as exc:
                 if future is not None:
                     future.set_exception(exc)

@@ -1,4 +1,6 @@
-"""Runs inside the sandbox (never imported by the server): one job of a Python code node.
+"""Runs inside the sandbox (never imported by the server): one job of a Python code node, or of
+a JavaScript node on V8 embedded through `mini-racer` when the machine has no Node.js
+(argv: `javascript HEAP_MB`).
 
 Started ahead of time by the pool, it imports what it needs and waits on stdin. The job is one
 JSON document `{"code": str, "inputs": {...}}`; the answer is one JSON line on the original
@@ -26,11 +28,51 @@ def _error_text(exc: BaseException) -> str:
     return "".join(kept).strip()
 
 
+# Called by the V8 runner: awaits main (it may be async) and returns its result as JSON text.
+V8_ENTRY = """
+globalThis.__sandbox_run = async (inputs) => {
+  if (typeof main !== 'function') throw new ReferenceError('the code defines no function named main');
+  const result = await main(inputs);
+  if (result === null || typeof result !== 'object' || Array.isArray(result)) {
+    const kind = Array.isArray(result) ? 'array' : typeof result;
+    throw new TypeError(`main() must return an object, got ${kind}`);
+  }
+  return JSON.stringify(result);
+};
+"""
+
+
+def run_javascript(job: dict[str, Any], heap_mb: int) -> dict[str, Any]:
+    sys.path.insert(0, "/opt/sandbox/v8")
+    from py_mini_racer import MiniRacer  # type: ignore[import-not-found, unused-ignore]
+
+    context: Any = MiniRacer()
+    context.set_hard_memory_limit(heap_mb * 1024 * 1024)
+    try:
+        context.eval(str(job.get("code") or ""))
+        context.eval(V8_ENTRY)
+        promise = context.eval(f"__sandbox_run({json.dumps(job.get('inputs') or {})})")
+        return {"ok": True, "result": json.loads(str(promise.get()))}
+    except Exception as exc:  # what V8 raised, with its own message and stack
+        text = str(exc).strip().removeprefix("JavaScript rejected promise with reason: ")
+        lines = [
+            line
+            for line in text.splitlines()
+            if "__sandbox_run" not in line and "<anonymous>:1:1" not in line
+        ]
+        return {"ok": False, "error": "\n".join(lines)}
+
+
 def main() -> None:
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     null = os.open("/dev/null", os.O_WRONLY)
     os.dup2(null, 1)
     os.close(null)
+    if sys.argv[1:2] == ["javascript"]:
+        job = json.loads(sys.stdin.buffer.read() or b"{}")
+        answer.write(json.dumps(run_javascript(job, int(sys.argv[2])), ensure_ascii=False) + "\n")
+        answer.flush()
+        return
     job = json.loads(sys.stdin.buffer.read() or b"{}")
     outcome: dict[str, Any]
     try:
