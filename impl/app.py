@@ -12,16 +12,20 @@ from typing import Any
 from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impl import runtime, sandbox
 from impl.auth import inject_bearer_func
 from impl.config import Settings
 from impl.db import migrate
 from impl.db.engine import Database
-from impl.errors import install_error_handlers, payload_too_large
+from impl.errors import install_error_handlers
 from impl.limits.active import ActiveRequestsMiddleware, limited_operations, new_active_requests
-from impl.limits.body import JsonBodyPolicy, JsonBodyPolicyMiddleware, json_body_operations
+from impl.limits.body import (
+    BodySizeLimitMiddleware,
+    JsonBodyPolicy,
+    JsonBodyPolicyMiddleware,
+    json_body_operations,
+)
 from impl.mounts import DOCS_PREFIX, PrefixMountMiddleware, static_site_app
 from impl.routing import (
     ModeGateMiddleware,
@@ -37,54 +41,6 @@ from impl.spec import load_spec
 
 log = logging.getLogger("impl.app")
 BASE_PATH = "/v1"
-
-
-class BodySizeLimitMiddleware:
-    """Refuse request bodies above `limit` bytes with 413 (declared or streamed)."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared: int | None = None
-        for name, value in scope.get("headers") or []:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = None
-        if declared is not None:
-            if declared > self.limit:
-                raise payload_too_large(self._message())
-            await self.app(scope, receive, send)
-            return
-        # No declared length (chunked): read the body up to the limit first, then replay it.
-        messages: list[Message] = []
-        seen = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise payload_too_large(self._message())
-            if not message.get("more_body", False):
-                break
-
-        async def replay() -> Message:
-            if messages:
-                return messages.pop(0)
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    def _message(self) -> str:
-        return f"Request body is larger than the {self.limit // (1024 * 1024) or 1} MB limit."
 
 
 def create_app(settings: Settings | None = None, *, validate_responses: bool | None = None) -> AsyncApp:

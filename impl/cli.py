@@ -109,6 +109,20 @@ def _graceful_server_class() -> type[Any]:
     return GracefulServer
 
 
+def _uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """What one worker and `--workers N` share: address, event loop, logging, graceful stop."""
+    return {
+        "host": args.host,
+        "port": args.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": settings.log_level.lower(),
+        "access_log": args.access_log,
+        "timeout_graceful_shutdown": 10,
+        "lifespan": "on",
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -133,14 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _GracefulServer = _graceful_server_class()
     config = uvicorn.Config(
         app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=args.access_log,
-        timeout_graceful_shutdown=10,
-        lifespan="on",
+        **_uvicorn_options(args, settings),
     )
     server = _GracefulServer(config)
     server.run()
@@ -178,14 +185,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
         "impl.cli:worker_app",
         factory=True,
         workers=args.workers,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=args.access_log,
-        timeout_graceful_shutdown=10,
-        lifespan="on",
+        **_uvicorn_options(args, settings),
     )
     return 0
 

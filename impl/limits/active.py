@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from impl.errors import ApiError
+from impl.limits.body import operation_id_of
 
 RETRY_AFTER_SECONDS = 1
 # A request still counted after this long is assumed lost (its worker died): Dify's 10 minutes.
@@ -173,9 +174,8 @@ class ActiveRequestsMiddleware:
             await self.app(scope, receive, send)
             return
         extensions = scope.get("extensions") or {}
-        operation_id = (extensions.get("connexion_routing") or {}).get("operation_id")
         limited = None
-        if operation_id in self.operations:
+        if operation_id_of(scope) in self.operations:
             limited = self.limit_of((extensions.get("connexion_context") or {}).get("token_info"))
         if limited is None:
             await self.app(scope, receive, send)

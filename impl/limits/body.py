@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,73 @@ def json_body_operations(operations: Mapping[str, Mapping[str, Any]]) -> frozens
     return frozenset(found)
 
 
+def operation_id_of(scope: Scope) -> str | None:
+    """The operationId Connexion's routing middleware matched for this request, if any."""
+    extensions = scope.get("extensions") or {}
+    operation_id = (extensions.get("connexion_routing") or {}).get("operation_id")
+    return operation_id if isinstance(operation_id, str) else None
+
+
+async def buffer_body(receive: Receive, limit: int, too_large: Callable[[], Exception]) -> list[Message]:
+    """Read the request's messages up to the end of its body; raise `too_large()` past `limit` bytes."""
+    messages: list[Message] = []
+    seen = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise too_large()
+        if not message.get("more_body", False):
+            return messages
+
+
+def replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A `receive` that hands out the buffered messages first, then the connection's own."""
+
+    async def replay() -> Message:
+        if messages:
+            return messages.pop(0)
+        return await receive()
+
+    return replay
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies above `limit` bytes with 413 (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared: int | None = None
+        for name, value in scope.get("headers") or []:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = None
+        if declared is not None:
+            if declared > self.limit:
+                raise self._too_large()
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked): read the body up to the limit first, then replay it.
+        messages = await buffer_body(receive, self.limit, self._too_large)
+        await self.app(scope, replaying(messages, receive), send)
+
+    def _too_large(self) -> ApiError:
+        return payload_too_large(
+            f"Request body is larger than the {self.limit // (1024 * 1024) or 1} MB limit."
+        )
+
+
 class JsonBodyPolicyMiddleware:
     """Applies `JsonBodyPolicy` to the body of every JSON operation, then replays it."""
 
@@ -151,9 +218,7 @@ class JsonBodyPolicyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extensions = scope.get("extensions") or {}
-        operation_id = (extensions.get("connexion_routing") or {}).get("operation_id")
-        if operation_id not in self.operations:
+        if operation_id_of(scope) not in self.operations:
             await self.app(scope, receive, send)
             return
         content_type: bytes | None = None
@@ -169,32 +234,12 @@ class JsonBodyPolicyMiddleware:
         if content_type is not None and b"json" not in content_type.lower():
             await self.app(scope, receive, send)  # Connexion answers 415 for the wrong type
             return
-        messages: list[Message] = []
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.policy.max_json_body_bytes:
-                raise self.policy.size_error()
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        messages = await buffer_body(receive, self.policy.max_json_body_bytes, self.policy.size_error)
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         if body.strip():
             if content_type is None:
                 raise ApiError(
                     "unsupported_media_type", "Expected a request body of type application/json.", 415
                 )
             self.policy.check(body)
-
-        async def replay() -> Message:
-            if messages:
-                return messages.pop(0)
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(messages, receive), send)
