@@ -55,17 +55,20 @@ def parser(*, html: bool = True) -> MarkdownIt:
 
 
 def prepare(raw: object, *, strip_wrapper: bool = True) -> str:
-    """The plugin's input handling: trimmed, `<think>` sections dropped, a whole-text ``` or
-    ```markdown fence removed, literal `\\n` read as line breaks; empty input fails."""
+    """The plugin's input handling: trimmed, `<think>` sections dropped, a fence around the whole
+    text removed (```markdown, or a bare ``` with no fence inside it, so a text that starts and
+    ends with two code blocks keeps them), literal `\\n` read as line breaks; empty input fails."""
     text = str(raw or "").strip()
     if not text:
         raise ToolError("Empty input md_text")
     text = _THINK.sub("", text).strip()
-    if strip_wrapper and text.endswith("```"):
-        for opening in ("```markdown", "```md", "```"):
-            if text.startswith(opening) and len(text) >= len(opening) + 3:
-                text = text[len(opening) : -3].strip("\n")
-                break
+    if strip_wrapper and text.endswith("```") and "\n" in text:
+        first, inner = text.split("\n", 1)
+        inner = inner[:-3]
+        language = first[3:].strip().lower() if first.startswith("```") else None
+        nested = any(line.lstrip().startswith("```") for line in inner.split("\n"))
+        if language in ("markdown", "md") or (language == "" and not nested):
+            text = inner.strip("\n")
     if "\\n" in text:
         text = text.replace("\\n", "\n")
     if not text.strip():

@@ -20,6 +20,7 @@ import csv
 import inspect
 import io
 import json
+import re
 import uuid
 import zipfile
 from collections.abc import Awaitable, Callable
@@ -97,11 +98,14 @@ DOCUMENT_TYPES = {
 }
 
 
+UNSAFE_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
+
+
 def file_name(given: Any, mime_type: str, suffix: str = "") -> str:
     """The plugin's naming: the given name (plus `suffix`) with the extension ensured, else a
-    random hex name."""
+    random hex name.  Characters a stored file name may not hold become `_`."""
     extension = EXTENSIONS.get(mime_type, ".bin")
-    stem = str(given or "").strip()
+    stem = UNSAFE_NAME.sub("_", str(given or "").strip())[:150]
     if not stem:
         return f"{uuid.uuid4().hex}{extension}"
     stem += suffix
@@ -372,13 +376,13 @@ async def to_png(text: str, args: dict[str, Any], ctx: ToolContext) -> ToolResul
 
 
 def runner(
-    convert: Any, label: str, *, fails: bool
+    convert: Any, label: str, *, fails: bool, strip_wrapper: bool = True
 ) -> Callable[[dict[str, Any], ToolContext], Awaitable[ToolResult]]:
     """A tool run: input prepared (empty input always fails); a failed conversion fails the tool
     (`fails`) or answers with the plugin's failure text."""
 
     async def run(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        text = prepare(args.get("md_text"))
+        text = prepare(args.get("md_text"), strip_wrapper=strip_wrapper)
         try:
             if inspect.iscoroutinefunction(convert):
                 result: ToolResult = await convert(text, args, ctx)
@@ -405,7 +409,10 @@ def _tool(
 ) -> Tool:
     text = TABLE_TEXT if name in ("md_to_csv", "md_to_json", "md_to_latex", "md_to_xlsx") else MD_TEXT
     params = (text, *extra, FILENAME) if name != "md_to_html_text" else (text,)
-    return Tool(PROVIDER, name, label, description, params, runner(convert, what, fails=fails))
+    strip = name != "md_to_codeblock"  # the plugin keeps a code block that spans the whole text
+    return Tool(
+        PROVIDER, name, label, description, params, runner(convert, what, fails=fails, strip_wrapper=strip)
+    )
 
 
 TOOLS: tuple[Tool, ...] = (
