@@ -20,6 +20,9 @@ the routing file's MCP mapping (`impl.tools.mcp`).
 | `audio`        | tts (espeak-ng)                                                                 |
 | `dalle`        | dalle2, dalle3 (routed images endpoint)                                         |
 | `image`        | solid_image                                                                     |
+| `qrcode`       | qrcode_generator (PNG)                                                          |
+| `regex`        | regex_extract (in a child process with a time limit)                            |
+| `maths`        | eval_expression (the calculator's evaluator)                                    |
 | `md_exporter`  | md_to_docx, md_to_pptx, md_to_xlsx, md_to_csv, md_to_json, md_to_latex,         |
 |                | md_to_html, md_to_html_text, md_to_md, md_to_xml, md_to_ipynb, md_to_codeblock, |
 |                | md_to_pdf, md_to_png (plugin `bowenliang123/md_exporter`; PDF/PNG by Chromium)  |
