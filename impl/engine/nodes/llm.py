@@ -15,10 +15,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from impl.engine.graph import Node
+from impl.engine.nodes import structured
 from impl.engine.nodes.basic import render_jinja
 from impl.engine.runner import NodeError, NodeResult, Scope, WorkflowRunner, handles
 from impl.engine.variables import as_mapping, selector_of, to_text
-from impl.providers import ImageInput, ModelRequest, PromptMessage, TextDelta, Usage, until_stopped
+from impl.providers import (
+    ImageInput,
+    ModelRequest,
+    PromptMessage,
+    TextDelta,
+    Usage,
+    structured_output_mode,
+    until_stopped,
+)
 from impl.providers.builtin import count_tokens
 
 ROLES = ("system", "user", "assistant")
@@ -56,15 +65,27 @@ def _history(runner: WorkflowRunner, node: Node) -> list[PromptMessage]:
 
 
 async def invoke(
-    runner: WorkflowRunner, node: Node, messages: list[PromptMessage], *, stream: bool
+    runner: WorkflowRunner,
+    node: Node,
+    messages: list[PromptMessage],
+    *,
+    stream: bool,
+    schema: Mapping[str, Any] | None = None,
 ) -> tuple[str, Usage]:
-    """Run the node's model; tokens go to the stream router when `stream` is set."""
+    """Run the node's model; tokens go to the stream router when `stream` is set.  With a
+    structured-output `schema` the model is asked for JSON conforming to it (natively or by
+    instruction, see `structured`)."""
     section = _model_section(node)
     model = runner.hooks.build_model(section)
-    params = section.get("completion_params")
-    request = ModelRequest(
-        messages=tuple(messages), params=dict(params) if isinstance(params, Mapping) else {}
-    )
+    raw = section.get("completion_params")
+    params = dict(raw) if isinstance(raw, Mapping) else {}
+    if schema is not None:
+        mode = structured_output_mode(model)
+        if mode == "prompt":
+            messages = structured.with_instruction(messages, schema)
+        else:
+            params.update(structured.schema_params(schema, mode))
+    request = ModelRequest(messages=tuple(messages), params=params)
     parts: list[str] = []
     usage: Usage | None = None
     items = until_stopped(model.stream(request), runner.stop_event, on_stop=runner.check_stop)
@@ -114,6 +135,7 @@ def _prompt_text(runner: WorkflowRunner, node: Node, item: Mapping[str, Any], co
 
 @handles("llm")
 async def llm_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeResult:
+    schema = structured.node_schema(node)
     context = ""
     ctx_cfg = node.data.get("context")
     if isinstance(ctx_cfg, Mapping) and ctx_cfg.get("enabled"):
@@ -148,10 +170,13 @@ async def llm_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeRes
     if images:
         last = max(i for i, m in enumerate(messages) if m.role == "user")
         messages[last] = PromptMessage("user", messages[last].content, images)
-    text, usage = await invoke(runner, node, messages, stream=True)
+    text, usage = await invoke(runner, node, messages, stream=True, schema=schema)
     section = _model_section(node)
+    outputs: dict[str, Any] = {"text": text, "usage": usage_json(usage), "finish_reason": "stop"}
+    if schema is not None:
+        outputs["structured_output"] = structured.parse(text)
     return NodeResult(
-        outputs={"text": text, "usage": usage_json(usage), "finish_reason": "stop"},
+        outputs=outputs,
         inputs={},
         process_data={
             "model_mode": str(section.get("mode") or "chat"),
