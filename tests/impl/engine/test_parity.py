@@ -129,6 +129,30 @@ def test_llm() -> None:
     assert outcome.outputs["t"] == finished["outputs"]["text"]
 
 
+def test_llm_structured_output() -> None:
+    """nodes/llm/node.py and entities.py (`structured_output_switch_on`, alias
+    `structured_output_enabled`, plus a `structured_output` section) with
+    llm_generator/output_parser/structured_output.py: the answer streams as text and is parsed
+    into a `structured_output` object that selectors reach into; a section without a schema
+    fails with "Please provide a valid structured output schema"; an answer holding no object
+    fails with "Failed to parse structured output: " twice over the text (the parser's
+    OutputParserError wrapped by the node's LLMNodeError)."""
+    schema = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "string"}}}}
+    data = {"model": MODEL, "prompt_template": [{"role": "user", "text": "list {{#start.x#}}"}]}
+    llm = node("llm", "llm", **data, structured_output_enabled=True, structured_output={"schema": schema})
+    outcome, events = chain(llm, end(i=["llm", "structured_output", "items"]), inputs={"x": "rivers"})
+    finished = [d for n, d in events if n == "node_finished" and d["node_id"] == "llm"][0]
+    assert set(finished["outputs"]) == {"text", "usage", "finish_reason", "structured_output"}
+    assert outcome.outputs == {"i": ["list rivers"]}
+    assert finished["outputs"]["text"] == '{"items": ["list rivers"]}'
+    empty = node("llm", "llm", **data, structured_output_enabled=True, structured_output={})
+    outcome, _events = chain(empty, end())
+    assert outcome.error == "Please provide a valid structured output schema"
+    off = node("llm", "llm", **data, structured_output_enabled=False, structured_output={"schema": schema})
+    _outcome, events = chain(off, end())
+    assert "structured_output" not in [d for n, d in events if n == "node_finished"][1]["outputs"]
+
+
 def test_question_classifier() -> None:
     """nodes/question_classifier/question_classifier_node.py: class_name / class_id outputs and
     the chosen class id as the branch handle."""
