@@ -83,6 +83,9 @@ async def invoke(
         mode = structured_output_mode(model)
         if mode == "prompt":
             messages = structured.with_instruction(messages, schema)
+            json_format = getattr(model, "json_response_format", None)
+            if isinstance(json_format, str):  # the model's JSON mode, as Dify sets it
+                params["response_format"] = json_format
         else:
             params.update(structured.schema_params(schema, mode))
     request = ModelRequest(messages=tuple(messages), params=params)
