@@ -148,6 +148,7 @@ class ScriptedModel:
     def __init__(self, reply: str, mode: str) -> None:
         self.reply = reply
         self.structured_output = mode
+        self.json_response_format: str | None = None
         self.requests: list[ModelRequest] = []
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
@@ -201,7 +202,7 @@ def test_other_models_get_an_instruction_in_front_of_the_first_system_message() 
     assert json.dumps(QUESTIONS) in messages[0].content and messages[0].content.endswith("\n\nBe brief.")
     assert "response_format" not in model.requests[0].params
     # a model with a JSON mode of its own (Claude's `JSON`) gets it switched on, as Dify does
-    model.json_response_format = "JSON"  # type: ignore[attr-defined]
+    model.json_response_format = "JSON"
     outcome, _events = _chain(llm, end(q=["llm", "structured_output", "questions"]), ScriptedHooks(model))
     assert outcome.outputs["q"] == ["a", "b"] and model.requests[1].params["response_format"] == "JSON"
 
