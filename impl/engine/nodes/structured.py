@@ -37,21 +37,18 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 def node_schema(node: Node) -> dict[str, Any] | None:
     """The node's output schema, or None when structured output is off (the switch, spelled
-    `structured_output_enabled` in DSL files, and a `structured_output` section both needed).
+    `structured_output_enabled` in DSL files or `structured_output_switch_on` as Dify's field is
+    named, and a `structured_output` section both needed).
     A section without a usable schema fails the node with Dify's messages."""
     data = node.data
     section = data.get("structured_output")
-    if not data.get("structured_output_enabled") or section is None:
+    switch = data.get("structured_output_enabled", data.get("structured_output_switch_on"))
+    if not switch or section is None:
         return None
     if not section or not isinstance(section, Mapping):
         raise NodeError("Please provide a valid structured output schema", "LLMNodeError")
     schema = section.get("schema", {})
-    if isinstance(schema, str):
-        try:
-            schema = json.loads(schema)
-        except ValueError as exc:
-            raise NodeError("structured_output_schema is not valid JSON format", "LLMNodeError") from exc
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, Mapping):  # a schema written as JSON text too, as in Dify
         raise NodeError("structured_output_schema must be a JSON object", "LLMNodeError")
     return dict(schema)
 

@@ -130,7 +130,7 @@ def test_switch_off_or_no_section_means_plain_text() -> None:
     [
         ({}, "Please provide a valid structured output schema"),
         ({"schema": ["a"]}, "structured_output_schema must be a JSON object"),
-        ({"schema": "{not json"}, "structured_output_schema is not valid JSON format"),
+        ({"schema": '{"type": "object"}'}, "structured_output_schema must be a JSON object"),
     ],
 )
 def test_bad_schema_sections_fail_with_difys_messages(section: dict[str, Any], message: str) -> None:
@@ -275,3 +275,11 @@ def test_json_mode_makes_the_builtin_answer_a_json_object() -> None:
     outcome, _events = _chain(llm, end(t=["llm", "text"]))
     answer = json.loads(outcome.outputs["t"])
     assert list(answer) == ["answer"] and answer["answer"].startswith("You said: hi rivers.")
+
+
+def test_the_switch_under_difys_field_name_counts_too() -> None:
+    llm = _llm()
+    del llm["data"]["structured_output_enabled"]
+    llm["data"]["structured_output_switch_on"] = True
+    outcome, _events = _chain(llm, end(q=["llm", "structured_output", "questions"]))
+    assert outcome.outputs["q"] == ["Questions about rivers"]
