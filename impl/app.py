@@ -37,6 +37,7 @@ from impl.routing import (
 )
 from impl.services.runs import leases
 from impl.services.starters import modes_without_starter
+from impl.services.workflows import resume
 from impl.spec import load_spec
 
 log = logging.getLogger("impl.app")
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
     state = runtime.Runtime(
         settings=settings, database=database, tasks=runtime.new_task_registry(settings.redis_url)
     )
-    keeper = leases.Keeper()
+    keeper = leases.Keeper(rounds=[resume.keeper_round])
     active_requests = new_active_requests(getattr(getattr(state.tasks, "backend", None), "client", None))
     runtime.set_current(state)
 

@@ -138,30 +138,32 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
         version.graph, inputs, system, version.model_config.get("environment_variables"), variables
     )
     title_query = query if existing is None and params.auto_generate_name else None
-
-    async def write_variable(name: str, value: Any) -> None:
-        await conversation_variables.write(conversation_id, name, value)
-
-    async def finish(live: graph_run.LiveRun, outcome: RunOutcome) -> list[dict[str, Any]]:
-        return await _finish(live, outcome, title_query)
-
     run_ctx = dataclasses.replace(
         run.context(),
         conversation_id=conversation_id,
         message_id=message_id,
         history=history,
-        finish_chat=finish,
-        write_variable=write_variable,
+        title_query=title_query,
     )
-    return await graph_run.start_run(run_ctx, version.graph, pool)
+    return await graph_run.start_run(chat_context(run_ctx), version.graph, pool)
 
 
-async def _finish(
-    live: graph_run.LiveRun, outcome: RunOutcome, title_query: str | None
-) -> list[dict[str, Any]]:
+def chat_context(ctx: graph_run.RunContext) -> graph_run.RunContext:
+    """A chatflow turn's context with what it does at its end and on conversation variables (a
+    turn resumed from its stored pause gets them here too)."""
+    conversation_id = ctx.conversation_id
+    assert conversation_id is not None
+
+    async def write_variable(name: str, value: Any) -> None:
+        await conversation_variables.write(conversation_id, name, value)
+
+    return dataclasses.replace(ctx, finish_chat=_finish, write_variable=write_variable)
+
+
+async def _finish(live: graph_run.LiveRun, outcome: RunOutcome) -> list[dict[str, Any]]:
     """Complete the message row; the events that follow `workflow_finished`."""
     ctx = live.ctx
-    title = await title_for(BuiltinModel(), title_query)
+    title = await title_for(BuiltinModel(), ctx.title_query)
     usage = _usage(outcome, live.runner.prompt_tokens if live.runner else 0)
     metadata = answer_metadata(usage, outcome.elapsed_time)
     failed = outcome.status == "failed"

@@ -6,6 +6,11 @@ is wrapped for the app family, appended to the run's in-memory log and announced
 followers: the POST stream, blocking waiters and `GET /workflow/{id}/events`. The row (status,
 outputs, totals, event log, node executions) is written before the run's last events are
 published, so a client that saw `workflow_finished` reads the same values back.
+
+At a human-input pause the run's state goes to the database (`pauses`) and its lease is
+dropped; this worker waits on the form, and resumes the run if it is still the one named in
+the pause when the form is answered. A run whose waiter is gone is resumed by `resume_run`
+on whichever worker gets the submission (`impl.services.workflows.resume`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from datetime import datetime
 from typing import Any
 
 from impl import runtime
+from impl.db.lease_models import WorkflowPause
 from impl.db.models import TENANT_ID, UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
-from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
-from impl.engine.runner import RunStopped
+from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner, snapshot
+from impl.engine.runner import RunDetached, RunStopped
 from impl.providers import ChatModel, PromptMessage
 from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.chat_config import parse_model
@@ -30,8 +36,9 @@ from impl.services.apps.scope import AppScope, end_user_for, model_for, tool_mod
 from impl.services.media.files import preview_path, store_upload
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
-from impl.services.workflows import human_input
+from impl.services.workflows import human_input, pauses
 from impl.tasks import Backend, LocalBackend, TaskHandle, TaskRegistry
+from impl.tasks.registry import STOP_REASON_SHUTDOWN
 from impl.tools import ToolFile
 
 log = logging.getLogger("impl.workflow_runs")
@@ -76,6 +83,24 @@ class RunContext:
     # Called after the run ends (chatflow: message row, message_end); returns the final events.
     finish_chat: Callable[[LiveRun, RunOutcome], Awaitable[list[dict[str, Any]]]] | None = None
     write_variable: Callable[[str, Any], Awaitable[None]] | None = None
+    # chatflow: the query the conversation's name comes from (a new conversation's first turn)
+    title_query: str | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """What a worker resuming the run needs beyond its `workflow_runs` row."""
+        return {
+            "end_user_session": self.end_user_session,
+            "history": [[m.role, m.content] for m in self.history],
+            "title_query": self.title_query,
+        }
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """A run resumed from its stored pause: the node it paused in and what its form gave."""
+
+    node_id: str
+    outcome: dict[str, Any] | None
 
 
 @dataclass
@@ -100,6 +125,9 @@ class LiveRun:
     checkpoint: AnswerCheckpoint | None = None
     # where the shared copy of the log goes (Redis with several workers)
     backend: Backend = field(default_factory=LocalBackend)
+    # set when the run left this process while paused (shutdown, or resumed elsewhere)
+    detached: bool = False
+    resumption: Resumption | None = None
 
     def arm(self) -> None:
         if self.budget > 0 and self.timer is None:
@@ -144,6 +172,8 @@ class LiveRun:
     def publish(self, event: dict[str, Any]) -> None:
         """Append an event to the run's log: the in-process one its local followers read, and
         the shared one (Redis) of followers on other workers."""
+        if self.detached:
+            return
         self.log.append(event)
         self.backend.append(self.ctx.run_id, event)
         self.changed.set()
@@ -256,6 +286,10 @@ class Hooks:
     async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]:
         live = self.live
         ctx = live.ctx
+        resumption = live.resumption
+        if resumption is not None and resumption.node_id == node.id:  # resumed from the database
+            live.resumption = None
+            return _resumed(live, node, form, resumption.outcome)
         form_row = await human_input.create_form(
             app_id=ctx.app_id, run_id=ctx.run_id, node_id=node.id, node_title=node.title, definition=form
         )
@@ -287,9 +321,10 @@ class Hooks:
             "total_steps": runner.index,
         }
         event = live.wrap("workflow_paused", paused)
-        await _save(live, runner, status="paused", extra=[event])
-        live.paused = True
         live.disarm()
+        row = pauses.new_row(ctx.run_id, form_row.id, node.id, _pause_state(live, runner, node))
+        await _save(live, runner, status="paused", extra=[event], pause=row)
+        live.paused = True
         live.publish(event)
         if not live.result.done():
             live.result.set_result(_result_data(live, runner, "paused", None, {}))
@@ -299,31 +334,82 @@ class Hooks:
             )
         finally:
             live.paused = False
-            live.arm()
-        await _set_status(ctx.run_id, "running")
-        live.emit("workflow_started", _started_data(ctx, "resumption"))
+        if outcome is None and live.handle.stop_reason == STOP_REASON_SHUTDOWN:
+            await pauses.release(ctx.run_id)  # the run stays paused; any worker resumes it
+            _detach(live)
+        mine = pauses.Pause(ctx.run_id, form_row.id, node.id, {}, None, None, None, None)
+        claimed = await pauses.claim(
+            mine, task_id=ctx.task_id, app_id=ctx.app_id, message_id=ctx.message_id, as_waiter=True
+        )
+        if not claimed:  # another worker took the run over (it thought this one dead)
+            _detach(live)
+        live.arm()
         if outcome is None:  # stopped while waiting: the run leaves the pause to end as stopped
+            await human_input.expire(form_row.id)
+            live.emit("workflow_started", _started_data(ctx, "resumption"))
             raise RunStopped()
-        if outcome.get("timed_out"):
-            live.emit(
-                "human_input_form_timeout",
-                {"node_id": node.id, "node_title": node.title, "expiration_time": expiration},
-            )
-        else:
-            action = str(outcome.get("action") or "")
-            titles = {a["id"]: a["title"] for a in form["user_actions"]}
-            live.emit(
-                "human_input_form_filled",
-                {
-                    "node_id": node.id,
-                    "node_title": node.title,
-                    "rendered_content": human_input.render(form["form_content"], outcome.get("inputs") or {}),
-                    "action_id": action,
-                    "action_text": titles.get(action, action),
-                    "submitted_data": dict(outcome.get("inputs") or {}),
-                },
-            )
-        return outcome
+        return _resumed(live, node, form, outcome)
+
+
+def _detach(live: LiveRun) -> None:
+    """The run leaves this process (see `RunDetached`): nothing more is published from here."""
+    live.detached = True
+    raise RunDetached()
+
+
+def _pause_state(live: LiveRun, runner: WorkflowRunner, node: Node) -> dict[str, Any]:
+    """The stored pause: the engine's snapshot (None where it cannot be restored) and the run."""
+    execution = next(
+        (
+            e.get("data")
+            for e in reversed(live.log)
+            if e.get("event") == "node_started" and (e.get("data") or {}).get("node_id") == node.id
+        ),
+        None,
+    )
+    restorable = snapshot.resumable(node) and isinstance(execution, dict)
+    return {
+        "engine": snapshot.take(runner, execution) if restorable else None,
+        "run": live.ctx.stored(),
+        "budget": live.budget,
+    }
+
+
+def _resumed(
+    live: LiveRun, node: Node, form: dict[str, Any], outcome: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The events of a run leaving its pause with the form's outcome (which the node gets)."""
+    live.emit("workflow_started", _started_data(live.ctx, "resumption"))
+    if outcome is None:
+        raise RunStopped()
+    if outcome.get("timed_out"):
+        expiration = next(
+            (
+                e["data"].get("expiration_time")
+                for e in reversed(live.log)
+                if e.get("event") == "human_input_required" and e["data"].get("node_id") == node.id
+            ),
+            None,
+        )
+        live.emit(
+            "human_input_form_timeout",
+            {"node_id": node.id, "node_title": node.title, "expiration_time": expiration},
+        )
+    else:
+        action = str(outcome.get("action") or "")
+        titles = {a["id"]: a["title"] for a in form["user_actions"]}
+        live.emit(
+            "human_input_form_filled",
+            {
+                "node_id": node.id,
+                "node_title": node.title,
+                "rendered_content": human_input.render(form["form_content"], outcome.get("inputs") or {}),
+                "action_id": action,
+                "action_text": titles.get(action, action),
+                "submitted_data": dict(outcome.get("inputs") or {}),
+            },
+        )
+    return outcome
 
 
 def _started_data(ctx: RunContext, reason: str) -> dict[str, Any]:
@@ -358,22 +444,20 @@ def _result_data(
     }
 
 
-async def _set_status(run_id: str, status: str) -> None:
-    async with runtime.current().database.transaction() as session:
-        row = await session.get(WorkflowRun, run_id)
-        if row is not None:
-            row.status = status
-
-
 async def _save(
     live: LiveRun, runner: WorkflowRunner, *, status: str, outcome: RunOutcome | None = None,
     finished_at: datetime | None = None, extra: list[dict[str, Any]] | None = None,
+    pause: WorkflowPause | None = None,
 ) -> None:  # fmt: skip
-    """Write the run row (and, at the end, its node executions)."""
+    """Write the run row (and, at the end, its node executions). At a pause, the pause row goes
+    in with it and the run's lease goes: a paused run is not running."""
     async with runtime.current().database.transaction() as session:
         row = await session.get(WorkflowRun, live.ctx.run_id)
         if row is None:
             return
+        if pause is not None:
+            await leases.drop_in(session, live.ctx.task_id)
+            session.add(pause)
         row.status = status
         row.event_log = [*live.log, *(extra or [])]
         row.total_tokens = runner.total_tokens
@@ -434,14 +518,41 @@ async def start_run(ctx: RunContext, graph: Graph, pool: VariablePool) -> LiveRu
     _LIVE[ctx.run_id] = live
     live.emit("workflow_started", _started_data(ctx, "initial"))
     runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
-    live.runner = runner
-    if live.chat:
-        live.checkpoint = AnswerCheckpoint(ctx.message_id, runner.answer_parts)
-    handle.runner = asyncio.create_task(_drive(live, runner))
+    _launch(live, runner)
     log.info(
         "workflow run started run=%s task=%s app=%s mode=%s", ctx.run_id, ctx.task_id, ctx.app_id, ctx.mode
     )
     return live
+
+
+async def resume_run(
+    ctx: RunContext, graph: Graph, state: dict[str, Any], events: list[dict[str, Any]], resumption: Resumption
+) -> LiveRun:
+    """Go on with a run paused in another process (or an earlier life of this one), from the state
+    stored at its pause; `events` is its log up to the pause. The caller claimed the pause."""
+    handle = await registry().register(ctx.task_id, ctx.end_user_id, ctx.app_id)
+    budget = float(state.get("budget") or 0.0)
+    live = LiveRun(ctx=ctx, handle=handle, budget=budget, backend=registry().backend, resumption=resumption)
+    live.log = list(events)
+    if live.backend.shared and not await live.backend.has_log(ctx.run_id):
+        for event in events:  # the shared log expired meanwhile: followers elsewhere get it all
+            live.backend.append(ctx.run_id, event)
+    live.arm()
+    _LIVE[ctx.run_id] = live
+    engine = dict(state.get("engine") or {})
+    pool = VariablePool({str(k): dict(v) for k, v in dict(engine.get("pool") or {}).items()})
+    runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
+    snapshot.restore(runner, engine)
+    _launch(live, runner)
+    log.info("workflow run resumed run=%s task=%s app=%s", ctx.run_id, ctx.task_id, ctx.app_id)
+    return live
+
+
+def _launch(live: LiveRun, runner: WorkflowRunner) -> None:
+    live.runner = runner
+    if live.chat:
+        live.checkpoint = AnswerCheckpoint(live.ctx.message_id, runner.answer_parts)
+    live.handle.runner = asyncio.create_task(_drive(live, runner))
 
 
 async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
@@ -449,9 +560,16 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
     try:
         try:
             outcome = await runner.run()
+            if live.detached:
+                return
             if outcome.status == "stopped" and live.handle.stop_reason == TIMEOUT:
                 outcome.error = f"The run exceeded the maximum execution time ({max_execution_time():g} s)."
+        except RunDetached:
+            log.info("workflow run %s left this worker while paused", ctx.run_id)
+            return
         except Exception as exc:  # an engine bug must still end the run cleanly
+            if live.detached:
+                return
             log.exception("workflow run %s crashed", ctx.run_id)
             outcome = RunOutcome(
                 status="failed",
@@ -495,9 +613,13 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
         live.changed.set()
         if not live.result.done():
             live.result.set_exception(RuntimeError("the run ended without a result"))
-        live.backend.end_log(ctx.run_id)
+        if live.checkpoint is not None and live.detached:
+            await live.checkpoint.close()
+        if not live.detached:  # a detached run's shared log goes on from the worker resuming it
+            live.backend.end_log(ctx.run_id)
         registry().unregister(ctx.task_id)
-        _LIVE.pop(ctx.run_id, None)
+        if _LIVE.get(ctx.run_id) is live:
+            _LIVE.pop(ctx.run_id, None)
 
 
 async def wait_result(live: LiveRun) -> dict[str, Any]:
