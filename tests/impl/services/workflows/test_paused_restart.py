@@ -181,3 +181,36 @@ def test_a_paused_run_stays_paused_through_a_clean_restart(tmp_path: Path) -> No
         assert outputs["reviewer"] == "Bo" and outputs["action"] == "decline" and outputs["remark"] == "none"
     finally:
         second.stop()
+
+
+def test_a_pause_inside_an_iteration_fails_when_its_worker_is_gone(tmp_path: Path) -> None:
+    """DEVIATIONS.md D27: only the worker that paused inside a container can resume the run."""
+    data_dir = tmp_path / "data"
+    first = start_server(data_dir, env=ENV, demo=False)
+    try:
+        key = lw.install(first, app_text("paused_in_iteration.yml"))[0]
+        body = {"inputs": {"items": {"list": ["x", "y"]}}, "user": "alice", "response_mode": "streaming"}
+        before = lw.stream(first, key, "/workflows/run", body)
+        assert lw.names(before)[-2:] == ["human_input_required", "workflow_paused"]
+        run_id, token = before[0]["workflow_run_id"], before[-2]["data"]["form_token"]
+    finally:
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(10)
+    second = start_server(data_dir, env=ENV, demo=False)
+    try:
+        with lw.client(second, key) as c:
+            assert c.get(f"/workflows/run/{run_id}").json()["status"] == "paused"
+            resp = c.post(
+                f"/form/human_input/{token}",
+                json={"inputs": {"remark": "r"}, "action": "go", "user": "alice"},
+            )
+            assert resp.status_code == 200, resp.text  # the submission itself is accepted
+            lw.wait_until(lambda: c.get(f"/workflows/run/{run_id}").json()["status"] == "failed", 20)
+            detail = c.get(f"/workflows/run/{run_id}").json()
+        assert "inside an iteration or a loop" in detail["error"] and detail["finished_at"]
+        events = lw.stream(
+            second, key, f"/workflow/{run_id}/events", {}, method="GET", params={"user": "alice"}
+        )
+        assert events[-1]["event"] == "workflow_finished" and events[-1]["data"]["status"] == "failed"
+    finally:
+        second.stop()
