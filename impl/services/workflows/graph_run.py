@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +28,7 @@ from impl.db.models import TENANT_ID, UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
 from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner, snapshot
 from impl.engine.runner import RunDetached, RunStopped
-from impl.providers import ChatModel, PromptMessage
+from impl.providers import ChatModel
 from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.chat_config import parse_model
 from impl.services.apps.scope import AppScope, end_user_for, model_for, tool_model_for
@@ -37,189 +36,29 @@ from impl.services.media.files import preview_path, store_upload
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.workflows import human_input, pauses
-from impl.tasks import Backend, LocalBackend, TaskHandle, TaskRegistry
+from impl.services.workflows.live import (
+    CHAT_TERMINAL,
+    LIVE_RUNS,
+    TIMEOUT,
+    WORKFLOW_TERMINAL,
+    max_execution_time,
+    registry,
+    result_data,
+    started_data,
+)
+from impl.services.workflows.live import LiveRun as LiveRun
+from impl.services.workflows.live import Resumption as Resumption
+from impl.services.workflows.live import RunContext as RunContext
+from impl.services.workflows.live import live_run as live_run
 from impl.tasks.registry import STOP_REASON_SHUTDOWN
 from impl.tools import ToolFile
 
 log = logging.getLogger("impl.workflow_runs")
 
-WORKFLOW_TERMINAL = ("workflow_finished", "workflow_paused", "error")
-TIMEOUT = "timeout"
-CHAT_TERMINAL = ("message_end", "workflow_paused", "error")
-
-
-def registry() -> TaskRegistry:
-    tasks = runtime.current().tasks
-    assert isinstance(tasks, TaskRegistry)
-    return tasks
-
-
-def max_execution_time() -> float:
-    """Seconds a run may execute, paused time excluded (`WORKFLOW_MAX_EXECUTION_TIME`; 0 = no limit)."""
-    return runtime.current().settings.workflow_max_execution_time
-
 
 def http_allowed_hosts() -> frozenset[str]:
     """Hosts the http-request node may reach on non-public addresses (the outbound allow-list)."""
     return frozenset(runtime.current().settings.outbound_allowed_hosts)
-
-
-@dataclass
-class RunContext:
-    """The identity of a run and what it needs from the caller."""
-
-    run_id: str
-    task_id: str
-    app_id: str
-    mode: str
-    workflow_id: str
-    end_user_id: str
-    end_user_session: str
-    created_at: datetime
-    inputs: dict[str, Any]
-    conversation_id: str | None = None
-    message_id: str | None = None
-    history: list[PromptMessage] = field(default_factory=list)
-    # Called after the run ends (chatflow: message row, message_end); returns the final events.
-    finish_chat: Callable[[LiveRun, RunOutcome], Awaitable[list[dict[str, Any]]]] | None = None
-    write_variable: Callable[[str, Any], Awaitable[None]] | None = None
-    # chatflow: the query the conversation's name comes from (a new conversation's first turn)
-    title_query: str | None = None
-
-    def stored(self) -> dict[str, Any]:
-        """What a worker resuming the run needs beyond its `workflow_runs` row."""
-        return {
-            "end_user_session": self.end_user_session,
-            "history": [[m.role, m.content] for m in self.history],
-            "title_query": self.title_query,
-        }
-
-
-@dataclass(frozen=True)
-class Resumption:
-    """A run resumed from its stored pause: the node it paused in and what its form gave."""
-
-    node_id: str
-    outcome: dict[str, Any] | None
-
-
-@dataclass
-class LiveRun:
-    """A run in progress in this process."""
-
-    ctx: RunContext
-    handle: TaskHandle
-    log: list[dict[str, Any]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    paused: bool = False
-    finished: bool = False
-    result: asyncio.Future[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    runner: WorkflowRunner | None = None
-    # The execution-time budget: it runs while the graph runs, not while it waits for a human.
-    budget: float = 0.0
-    timer: asyncio.TimerHandle | None = None
-    timer_started: float = 0.0
-    # chatflow: the answer streamed so far, checkpointed onto the message row
-    checkpoint: AnswerCheckpoint | None = None
-    # where the shared copy of the log goes (Redis with several workers)
-    backend: Backend = field(default_factory=LocalBackend)
-    # set when the run left this process while paused (shutdown, or resumed elsewhere)
-    detached: bool = False
-    resumption: Resumption | None = None
-
-    def arm(self) -> None:
-        if self.budget > 0 and self.timer is None:
-            self.timer_started = time.monotonic()
-            self.timer = asyncio.get_running_loop().call_later(self.budget, self.handle.request_stop, TIMEOUT)
-
-    def disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-            self.budget = max(0.001, self.budget - (time.monotonic() - self.timer_started))
-
-    @property
-    def chat(self) -> bool:
-        return self.ctx.mode == "advanced-chat"
-
-    def wrap(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        ctx = self.ctx
-        if self.chat and name == "text_chunk":
-            event: dict[str, Any] = {
-                "event": "message",
-                "task_id": ctx.task_id,
-                "id": ctx.message_id,
-                "message_id": ctx.message_id,
-                "conversation_id": ctx.conversation_id,
-                "answer": data.get("text", ""),
-                "from_variable_selector": data.get("from_variable_selector"),
-                "created_at": to_unix(ctx.created_at),
-            }
-            return event
-        event = {"event": name, "task_id": ctx.task_id, "workflow_run_id": ctx.run_id, "data": data}
-        if self.chat:
-            event.update(
-                {
-                    "conversation_id": ctx.conversation_id,
-                    "message_id": ctx.message_id,
-                    "created_at": to_unix(ctx.created_at),
-                }
-            )
-        return event
-
-    def publish(self, event: dict[str, Any]) -> None:
-        """Append an event to the run's log: the in-process one its local followers read, and
-        the shared one (Redis) of followers on other workers."""
-        if self.detached:
-            return
-        self.log.append(event)
-        self.backend.append(self.ctx.run_id, event)
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    def emit(self, name: str, data: dict[str, Any]) -> None:
-        self.publish(self.wrap(name, data))
-        if name == "text_chunk" and self.checkpoint is not None:
-            self.checkpoint.touch()
-
-    async def follow(
-        self, start: int = 0, *, stop_at_pause: bool = True, replay: bool = False
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Events from `start` on, live, until a terminal one.
-
-        The stream of the request that started the run (`replay=False`) ends at its first
-        `workflow_paused`, even when the form was already submitted by the time a slow reader
-        gets there: for that stream the pause is terminal. A resume stream (`replay=True`)
-        replays the log from the start, so a pause ends it only when the run is still paused
-        at that point; with `stop_at_pause=False` no pause ends it."""
-        index = start
-        terminal = CHAT_TERMINAL if self.chat else WORKFLOW_TERMINAL
-        while True:
-            while index < len(self.log):
-                event = self.log[index]
-                index += 1
-                yield event
-                name = event.get("event")
-                if name == "workflow_paused":
-                    if not stop_at_pause:
-                        continue
-                    if not replay or (self.paused and index == len(self.log)):
-                        return
-                    continue
-                if name in terminal:
-                    return
-            if self.finished and index >= len(self.log):
-                return
-            await self.changed.wait()
-
-
-_LIVE: dict[str, LiveRun] = {}
-
-
-def live_run(run_id: str) -> LiveRun | None:
-    return _LIVE.get(run_id)
 
 
 async def store_tool_file(app_id: str, end_user_id: str, file: ToolFile) -> dict[str, Any]:
@@ -327,7 +166,7 @@ class Hooks:
         live.paused = True
         live.publish(event)
         if not live.result.done():
-            live.result.set_result(_result_data(live, runner, "paused", None, {}))
+            live.result.set_result(result_data(live, runner, "paused", None, {}))
         try:
             outcome = await human_input.wait_for_submission(
                 form_row.id, form_row.expires_at, live.handle.stop_event
@@ -346,7 +185,7 @@ class Hooks:
         live.arm()
         if outcome is None:  # stopped while waiting: the run leaves the pause to end as stopped
             await human_input.expire(form_row.id)
-            live.emit("workflow_started", _started_data(ctx, "resumption"))
+            live.emit("workflow_started", started_data(ctx, "resumption"))
             raise RunStopped()
         return _resumed(live, node, form, outcome)
 
@@ -379,7 +218,7 @@ def _resumed(
     live: LiveRun, node: Node, form: dict[str, Any], outcome: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The events of a run leaving its pause with the form's outcome (which the node gets)."""
-    live.emit("workflow_started", _started_data(live.ctx, "resumption"))
+    live.emit("workflow_started", started_data(live.ctx, "resumption"))
     if outcome is None:
         raise RunStopped()
     if outcome.get("timed_out"):
@@ -410,38 +249,6 @@ def _resumed(
             },
         )
     return outcome
-
-
-def _started_data(ctx: RunContext, reason: str) -> dict[str, Any]:
-    return {
-        "id": ctx.run_id,
-        "workflow_id": ctx.workflow_id,
-        "inputs": ctx.inputs,
-        "created_at": to_unix(ctx.created_at),
-        "reason": reason,
-    }
-
-
-def _result_data(
-    live: LiveRun, runner: WorkflowRunner, status: str, error: str | None, outputs: dict[str, Any] | None,
-    finished_at: datetime | None = None, elapsed: float | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    ctx = live.ctx
-    return {
-        "id": ctx.run_id,
-        "workflow_id": ctx.workflow_id,
-        "status": status,
-        "outputs": outputs,
-        "error": error,
-        "elapsed_time": round(elapsed if elapsed is not None else time.monotonic() - runner.started, 6),
-        "total_tokens": runner.total_tokens,
-        "total_steps": runner.index,
-        "created_by": {"id": ctx.end_user_id, "user": ctx.end_user_session},
-        "created_at": to_unix(ctx.created_at),
-        "finished_at": to_unix(finished_at),
-        "exceptions_count": runner.exceptions_count,
-        "files": [],
-    }
 
 
 async def _save(
@@ -515,8 +322,8 @@ async def start_run(ctx: RunContext, graph: Graph, pool: VariablePool) -> LiveRu
     handle = await registry().register(ctx.task_id, ctx.end_user_id, ctx.app_id)
     live = LiveRun(ctx=ctx, handle=handle, budget=max_execution_time(), backend=registry().backend)
     live.arm()
-    _LIVE[ctx.run_id] = live
-    live.emit("workflow_started", _started_data(ctx, "initial"))
+    LIVE_RUNS[ctx.run_id] = live
+    live.emit("workflow_started", started_data(ctx, "initial"))
     runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
     _launch(live, runner)
     log.info(
@@ -538,7 +345,7 @@ async def resume_run(
         for event in events:  # the shared log expired meanwhile: followers elsewhere get it all
             live.backend.append(ctx.run_id, event)
     live.arm()
-    _LIVE[ctx.run_id] = live
+    LIVE_RUNS[ctx.run_id] = live
     engine = dict(state.get("engine") or {})
     pool = VariablePool({str(k): dict(v) for k, v in dict(engine.get("pool") or {}).items()})
     runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
@@ -584,7 +391,7 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
         if live.checkpoint is not None:
             await live.checkpoint.close()
         finished_at = utcnow()
-        data = _result_data(
+        data = result_data(
             live, runner, outcome.status, outcome.error, outcome.outputs, finished_at, outcome.elapsed_time
         )
         final = [live.wrap("workflow_finished", data)]
@@ -618,8 +425,8 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
         if not live.detached:  # a detached run's shared log goes on from the worker resuming it
             live.backend.end_log(ctx.run_id)
         registry().unregister(ctx.task_id)
-        if _LIVE.get(ctx.run_id) is live:
-            _LIVE.pop(ctx.run_id, None)
+        if LIVE_RUNS.get(ctx.run_id) is live:
+            LIVE_RUNS.pop(ctx.run_id, None)
 
 
 async def wait_result(live: LiveRun) -> dict[str, Any]:
