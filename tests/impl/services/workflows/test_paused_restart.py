@@ -214,3 +214,34 @@ def test_a_pause_inside_an_iteration_fails_when_its_worker_is_gone(tmp_path: Pat
         assert events[-1]["event"] == "workflow_finished" and events[-1]["data"]["status"] == "failed"
     finally:
         second.stop()
+
+
+def test_a_form_that_expires_while_nobody_waits_takes_the_timeout_branch(tmp_path: Path) -> None:
+    """No submission at all: the restarted server's keeper sees the form expire (3 s) and resumes
+    the run down the node's timeout branch, as the first server would have."""
+    data_dir = tmp_path / "data"
+    first = start_server(data_dir, env=ENV, demo=False)
+    try:
+        key = lw.install(first, app_text("paused_timeout.yml"))[0]
+        before = lw.stream(
+            first, key, "/workflows/run", {"inputs": {}, "user": "alice", "response_mode": "streaming"}
+        )
+        assert lw.names(before)[-1] == "workflow_paused"
+        run_id, token = before[0]["workflow_run_id"], before[-2]["data"]["form_token"]
+    finally:
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(10)
+    second = start_server(data_dir, env=ENV, demo=False)
+    try:
+        with lw.client(second, key) as c:
+            lw.wait_until(lambda: c.get(f"/workflows/run/{run_id}").json()["status"] == "succeeded", 20)
+            detail = c.get(f"/workflows/run/{run_id}").json()
+            expired = c.get(f"/form/human_input/{token}")
+        assert detail["outputs"] == {"action": "__timeout", "late": "nobody answered"}
+        assert expired.status_code == 412 and expired.json()["code"] == "human_input_form_expired"
+        events = lw.stream(
+            second, key, f"/workflow/{run_id}/events", {}, method="GET", params={"user": "alice"}
+        )
+        assert "human_input_form_timeout" in lw.names(events) and events[-1]["event"] == "workflow_finished"
+    finally:
+        second.stop()
