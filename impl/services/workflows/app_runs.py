@@ -418,7 +418,9 @@ async def replay(ctx: AppContext, user: str, run_id: str, *, continue_on_pause: 
     if row.status in ("running", "paused") and await graph_run.shared_log(row.id):
         # live on another worker: its event log is shared (Redis)
         return graph_run.follow_shared(row.id, row.mode, stop_at_pause=not continue_on_pause)
-    if row.status == "paused" and continue_on_pause:  # nobody runs it now: wait for its resumption
+    if row.status in ("running", "paused") and continue_on_pause:
+        # nobody runs it here or shares its log: it waits for a worker to resume it (or is being
+        # resumed right now, or its dead worker's lease is about to end it)
         return _until_resumed(row.id, row.mode, list(row.event_log or []))
     return _stored(list(row.event_log or []))
 
