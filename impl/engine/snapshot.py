@@ -10,6 +10,9 @@ getting the submission at once (`EngineHooks.pause`). Dify persists the graph ru
 a pause the same way and resumes it in a new worker (`api/core/workflow/graph_engine`,
 `models/workflow.py` `WorkflowPause`).
 
+The snapshot is taken when the form's node pauses: a node of a parallel branch still running at
+that moment is not in it and runs again after a resume elsewhere.
+
 A pause inside an iteration or a loop is not restorable this way (the container's round state
 lives in its task): `resumable()` says so and the service ends such a run with an error when
 its worker is gone.
