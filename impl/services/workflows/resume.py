@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
+
 from impl import runtime
 from impl.db.models import EndUser, Message, utcnow
 from impl.db.workflow_models import WorkflowRun
 from impl.providers import PromptMessage
+from impl.services.apps.scope import AppScope, end_user_for
 from impl.services.apps.store import AppContext, load_context
 from impl.services.runs import leases
 from impl.services.workflows import chatflow, graph_run, human_input, pauses
@@ -72,9 +75,44 @@ async def take_over(run_id: str) -> bool:
     return True
 
 
+async def stop_task(ctx: AppScope, user: str, task_id: str) -> bool:
+    """Workflow stop (see `graph_run.stop_task`), which also reaches a paused run nobody alive
+    waits on: it is resumed here only to end `stopped`, as its waiter would have ended it."""
+    if await graph_run.stop_task(ctx, user, task_id):
+        return True
+    end_user = await end_user_for(ctx, user)
+    async with runtime.current().database.session() as session:
+        row = await session.scalar(
+            select(WorkflowRun).where(
+                WorkflowRun.task_id == task_id,
+                WorkflowRun.app_id == ctx.app_id,
+                WorkflowRun.end_user_id == end_user.id,
+                WorkflowRun.status == "paused",
+            )
+        )
+    if row is None:
+        return False
+    pause = await pauses.get(row.id)
+    if pause is None or pause.waiter_alive(utcnow()) or not pause.state.get("engine"):
+        return False
+    claimed = await pauses.claim(
+        pause, task_id=row.task_id, app_id=row.app_id, message_id=row.message_id, as_waiter=False
+    )
+    if not claimed:
+        return False
+    await human_input.expire(pause.form_id)
+    try:
+        await _resume(row, end_user, pause, None)
+    except Exception:
+        log.exception("could not stop the paused run %s", row.id)
+        await _fail(row.id, "The run could not be resumed after its pause.")
+    return True
+
+
 async def _resume(
-    row: WorkflowRun, user: EndUser | None, pause: pauses.Pause, outcome: dict[str, Any]
+    row: WorkflowRun, user: EndUser | None, pause: pauses.Pause, outcome: dict[str, Any] | None
 ) -> None:
+    """Go on with a claimed run from its stored pause (`outcome` None: it ends stopped)."""
     app = await load_context(runtime.current().database, row.app_id)
     version = await resolve_version(app, row.workflow_id)
     stored = dict(pause.state.get("run") or {})

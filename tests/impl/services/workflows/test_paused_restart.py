@@ -153,32 +153,43 @@ def test_runs_paused_before_a_kill_9_resume_on_the_restarted_server(tmp_path: Pa
     assert "Traceback" not in second.log(), second.log()
 
 
-def test_a_paused_run_stays_paused_through_a_clean_restart(tmp_path: Path) -> None:
+def test_paused_runs_stay_paused_through_a_clean_restart_and_can_be_stopped_after_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = start_server(data_dir, env=ENV, demo=False)
+    runs: list[dict[str, Any]] = []
     try:
         key = lw.install(first, app_text("paused_review.yml"))[0]
-        with lw.client(first, key) as c:
-            data = c.post("/workflows/run", json={"inputs": {"topic": "bats"}, "user": "alice"}).json()[
-                "data"
-            ]
-            assert data["status"] == "paused"
-            events = lw.stream(first, key, f"/workflow/{data['id']}/events", {}, method="GET",
-                               params={"user": "alice"})  # fmt: skip
+        for topic in ("bats", "rats"):
+            body = {"inputs": {"topic": topic}, "user": "alice", "response_mode": "streaming"}
+            events = lw.stream(first, key, "/workflows/run", body)
+            assert lw.names(events)[-1] == "workflow_paused"
+            runs.append({"id": events[0]["workflow_run_id"], "task": events[0]["task_id"],
+                         "token": events[-2]["data"]["form_token"]})  # fmt: skip
     finally:
-        first.stop()  # SIGTERM: a clean shutdown leaves the run paused, not stopped
+        first.stop()  # SIGTERM: a clean shutdown leaves the runs paused, not stopped
     assert "left this worker while paused" in first.log(), first.log()
-    token = events[-2]["data"]["form_token"]
     second = start_server(data_dir, env=ENV, demo=False)
     try:
+        answered, stopped = runs
         with lw.client(second, key) as c:
-            assert c.get(f"/workflows/run/{data['id']}").json()["status"] == "paused"
+            assert all(c.get(f"/workflows/run/{r['id']}").json()["status"] == "paused" for r in runs)
             body = {"inputs": {"reviewer": "Bo"}, "action": "decline", "user": "alice"}
-            resp = c.post(f"/form/human_input/{token}", json=body)
+            resp = c.post(f"/form/human_input/{answered['token']}", json=body)
             assert resp.status_code == 200, resp.text
-            lw.wait_until(lambda: c.get(f"/workflows/run/{data['id']}").json()["status"] == "succeeded", 20)
-            outputs = c.get(f"/workflows/run/{data['id']}").json()["outputs"]
+            lw.wait_until(
+                lambda: c.get(f"/workflows/run/{answered['id']}").json()["status"] == "succeeded", 20
+            )
+            outputs = c.get(f"/workflows/run/{answered['id']}").json()["outputs"]
+            # a stop reaches the other paused run although no worker waits on it any more
+            stop = c.post(f"/workflows/tasks/{stopped['task']}/stop", json={"user": "alice"})
+            assert stop.json() == {"result": "success"}
+            lw.wait_until(lambda: c.get(f"/workflows/run/{stopped['id']}").json()["status"] == "stopped", 20)
+            late = c.post(f"/form/human_input/{stopped['token']}", json=body)
         assert outputs["reviewer"] == "Bo" and outputs["action"] == "decline" and outputs["remark"] == "none"
+        assert late.status_code == 412 and late.json()["code"] == "human_input_form_expired"
+        path = f"/workflow/{stopped['id']}/events"
+        replay = lw.stream(second, key, path, {}, method="GET", params={"user": "alice"})
+        assert lw.check_stream(replay, "workflow-events") == ["stopped"]
     finally:
         second.stop()
 
