@@ -75,6 +75,11 @@ def test_runs_paused_before_a_kill_9_resume_on_the_restarted_server(tmp_path: Pa
         chat_run = chat_before[0]["workflow_run_id"]
         first_part = "".join(e["answer"] for e in chat_before if e["event"] == "message")
         assert first_part.endswith(" | ")
+        to_stop = lw.stream(
+            first, chat_key, "/chat-messages",
+            {"query": "stop me", "inputs": {}, "user": "bob", "response_mode": "streaming"},
+        )  # fmt: skip
+        assert lw.names(to_stop)[-1] == "workflow_paused"
     finally:
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait(10)
@@ -148,6 +153,11 @@ def test_runs_paused_before_a_kill_9_resume_on_the_restarted_server(tmp_path: Pa
                 "/messages", params={"conversation_id": chat_before[0]["conversation_id"], "user": "bob"}
             ).json()["data"]
         assert len(history) == 1 and history[0]["answer"] == answer and history[0]["status"] == "normal"
+        with lw.client(second, chat_key) as c:  # a chat stop reaches a turn nobody waits on
+            stop = c.post(f"/chat-messages/{to_stop[0]['task_id']}/stop", json={"user": "bob"})
+            assert stop.json() == {"result": "success"}
+            stopped_run = f"/workflows/run/{to_stop[0]['workflow_run_id']}"
+            lw.wait_until(lambda: c.get(stopped_run).json()["status"] == "stopped", 20)
     finally:
         second.stop()
     assert "Traceback" not in second.log(), second.log()
