@@ -161,6 +161,8 @@ class WorkflowRunner:
     router: StreamRouter | None = None
     # The execution id of each node's latest run (agent nodes tag their `agent_log` records).
     execution_ids: dict[str, str] = field(default_factory=dict)
+    # The passages the latest llm node with a context cited (a chatflow's `retriever_resources`).
+    retriever_resources: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.router = StreamRouter(self.graph, lambda: self.pool, self.mode, self._emit_text)

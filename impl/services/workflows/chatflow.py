@@ -142,8 +142,11 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
     async def write_variable(name: str, value: Any) -> None:
         await conversation_variables.write(conversation_id, name, value)
 
+    cite = version.features.get("retriever_resource")
+    show_sources = isinstance(cite, dict) and bool(cite.get("enabled"))
+
     async def finish(live: graph_run.LiveRun, outcome: RunOutcome) -> list[dict[str, Any]]:
-        return await _finish(live, outcome, title_query)
+        return await _finish(live, outcome, title_query, show_sources)
 
     run_ctx = dataclasses.replace(
         run.context(),
@@ -157,13 +160,17 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
 
 
 async def _finish(
-    live: graph_run.LiveRun, outcome: RunOutcome, title_query: str | None
+    live: graph_run.LiveRun, outcome: RunOutcome, title_query: str | None, show_sources: bool = False
 ) -> list[dict[str, Any]]:
-    """Complete the message row; the events that follow `workflow_finished`."""
+    """Complete the message row; the events that follow `workflow_finished`. With the app's
+    citation feature on (`retriever_resource.enabled`), the metadata carries the passages the
+    last llm node with a knowledge context cited (Dify's `handle_retriever_resources`)."""
     ctx = live.ctx
     title = await title_for(BuiltinModel(), title_query)
     usage = _usage(outcome, live.runner.prompt_tokens if live.runner else 0)
     metadata = answer_metadata(usage, outcome.elapsed_time)
+    if show_sources and live.runner is not None:
+        metadata["retriever_resources"] = list(live.runner.retriever_resources)
     failed = outcome.status == "failed"
     await complete_message(
         ctx.message_id,
