@@ -213,11 +213,6 @@ def check_knowledge(subject: Subject) -> Iterator[Finding]:
         if reason:
             where = "model_config.dataset_configs"
             yield Finding("knowledge", where, reason + "; the app answers without them")
-        else:
-            where = "model_config.dataset_configs"
-            yield Finding(
-                "knowledge", where, "chat apps' datasets are not used here yet; the app answers without them"
-            )
     for node in subject.graph.nodes.values() if subject.graph else ():
         if node.type != "knowledge-retrieval":
             continue

@@ -25,7 +25,7 @@ without one every dataset is unavailable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -97,13 +97,16 @@ def _route_model(runner: WorkflowRunner, section: Mapping[str, Any]) -> Function
     return build_tool_model(config)
 
 
-async def _route(runner: WorkflowRunner, node: Node, query: str, datasets: list[DatasetInfo]) -> str | None:
-    """The dataset single mode searches (Dify's function-call router)."""
+ModelFactory = Callable[[], FunctionCallingModel]
+
+
+async def choose_dataset(model: ModelFactory, query: str, datasets: Sequence[DatasetInfo]) -> str | None:
+    """The dataset single mode searches (Dify's function-call router): none for no dataset, the
+    one there is, else the dataset the model calls as a tool (none on no call or any failure)."""
     if not datasets:
         return None
     if len(datasets) == 1:
         return datasets[0].id
-    section = as_mapping(as_mapping(node.data.get("single_retrieval_config")).get("model"))
     tools = [
         ToolSpec(
             d.id,
@@ -115,10 +118,9 @@ async def _route(runner: WorkflowRunner, node: Node, query: str, datasets: list[
     ]
     turns = [AgentTurn("system", "You are a helpful AI assistant."), AgentTurn("user", query)]
     try:
-        model = _route_model(runner, section)
         params = {"temperature": 0.2, "top_p": 0.3, "max_tokens": 1500}
         chosen: str | None = None
-        async for item in model.stream_tools(turns, tools, params):
+        async for item in model().stream_tools(turns, tools, params):
             if isinstance(item, ToolCalls) and item.calls and chosen is None:
                 chosen = item.calls[0].name
         return chosen if any(d.id == chosen for d in datasets) else None
@@ -139,8 +141,9 @@ async def _rerank(config: Mapping[str, Any], query: str, passages: list[Passage]
     return [replace(passages[i], score=score) for i, score in order if 0 <= i < len(passages)]
 
 
-async def _multiple(kb: KnowledgeBase, node: Node, query: str, datasets: list[DatasetInfo]) -> list[Passage]:
-    config = as_mapping(node.data.get("multiple_retrieval_config"))
+async def _multiple(
+    kb: KnowledgeBase, config: Mapping[str, Any], query: str, datasets: list[DatasetInfo]
+) -> list[Passage]:
     try:
         top_k = int(config.get("top_k") or 0)
     except (TypeError, ValueError):
@@ -159,6 +162,34 @@ async def _multiple(kb: KnowledgeBase, node: Node, query: str, datasets: list[Da
         found = [p for p in found if p.score >= float(threshold)]
     found.sort(key=lambda p: -p.score)
     return found[:top_k] if top_k > 0 else []
+
+
+async def retrieve(
+    kb: KnowledgeBase | None,
+    query: str,
+    dataset_ids: Sequence[str],
+    *,
+    mode: str,
+    multiple: Mapping[str, Any],
+    router: ModelFactory,
+) -> list[Passage]:
+    """The passages of the available datasets among `dataset_ids`, by Dify's single / multiple
+    rules (`multiple` is the `multiple_retrieval_config` shape; `router` makes the model that picks
+    a dataset in single mode). Counts a hit for each passage returned."""
+    datasets = await kb.available(dataset_ids) if kb is not None and dataset_ids else []
+    if kb is None or not datasets:
+        return []
+    passages: list[Passage] = []
+    if mode == "single":
+        chosen = await choose_dataset(router, query, datasets)
+        info = next((d for d in datasets if d.id == chosen), None)
+        if info is not None:
+            passages = await kb.search(info.id, query, info.top_k, info.score_threshold)
+    else:
+        passages = await _multiple(kb, multiple, query, datasets)
+    if passages:
+        await kb.record_hits([p.segment_id for p in passages])
+    return passages
 
 
 def as_result(passages: list[Passage]) -> list[dict[str, Any]]:
@@ -197,18 +228,13 @@ async def knowledge_retrieval_node(runner: WorkflowRunner, node: Node, _scope: S
         raise NodeError("Query variable is not string type.", ERROR_TYPE)
     if not value:
         raise NodeError("Query is required.", ERROR_TYPE)
-    ids = [str(i) for i in node.data.get("dataset_ids") or [] if i]
-    kb = knowledge_of(runner)
-    datasets = await kb.available(ids) if kb is not None and ids else []
-    passages: list[Passage] = []
-    if kb is not None and datasets:
-        if str(node.data.get("retrieval_mode") or "multiple") == "single":
-            chosen = await _route(runner, node, value, datasets)
-            info = next((d for d in datasets if d.id == chosen), None)
-            if info is not None:
-                passages = await kb.search(info.id, value, info.top_k, info.score_threshold)
-        else:
-            passages = await _multiple(kb, node, value, datasets)
-        if passages:
-            await kb.record_hits([p.segment_id for p in passages])
+    section = as_mapping(as_mapping(node.data.get("single_retrieval_config")).get("model"))
+    passages = await retrieve(
+        knowledge_of(runner),
+        value,
+        [str(i) for i in node.data.get("dataset_ids") or [] if i],
+        mode=str(node.data.get("retrieval_mode") or "multiple"),
+        multiple=as_mapping(node.data.get("multiple_retrieval_config")),
+        router=lambda: _route_model(runner, section),
+    )
     return NodeResult(outputs={"result": as_result(passages)}, inputs={"query": value})

@@ -129,7 +129,7 @@ _RESOURCE_KEYS = {
 }
 
 
-def _resource(item: Mapping[str, Any]) -> dict[str, Any] | None:
+def citation(item: Mapping[str, Any]) -> dict[str, Any] | None:
     """The citation of a knowledge-retrieval result item (Dify's `_convert_to_original_retriever_
     resource`): only items whose `metadata._source` is `knowledge`."""
     metadata = item.get("metadata")
@@ -164,7 +164,7 @@ def llm_context(runner: WorkflowRunner, node: Node) -> tuple[str, list[dict[str,
         if not isinstance(item, Mapping) or "content" not in item:
             raise NodeError(f"Invalid context structure: {item}", "InvalidContextStructureError")
         parts.append(to_text(item["content"]))
-        resource = _resource(item)
+        resource = citation(item)
         if resource is not None:
             resources.append(resource)
     return "\n".join(parts).strip(), resources
