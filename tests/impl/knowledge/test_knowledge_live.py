@@ -23,6 +23,8 @@ from support.server import LiveServer, cli_command
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
 import live_workflows as lw
 
+from impl.knowledge import env_name as dataset_env
+
 APPS = Path(__file__).resolve().parent / "apps"
 DATASET_A = "0b9a4d1e-5c3f-4a7b-9e21-6d8f00a1b2c3"
 DATASET_B = "7c2e9f40-1d6b-4e83-a5f9-3b0c11d2e4f5"
@@ -185,3 +187,28 @@ top_k = 1
         assert passages[0]["metadata"]["dataset_name"] == "Semantic notes"
         assert passages[0]["metadata"]["score"] > 0.9
         assert received[-1]["input"] == ["which train?"]
+
+
+def test_chat_apps_use_their_datasets(tmp_path: Path) -> None:
+    """A chat app's `dataset_configs` give its prompt the context and its answer the citations;
+    an agent-chat app calls each available dataset as a tool (`dataset_<id>`)."""
+    folder = _notes(tmp_path)
+    with lw.workflow_server(tmp_path / "data", extra_env={dataset_env(DATASET_A): str(folder)}) as server:
+        key, _app_id, _version = lw.install(server, _app("knowledge_chat.yml"))
+        body = {"inputs": {}, "user": "u", "query": "bicycle tyre puncture", "response_mode": "streaming"}
+        events = lw.stream(server, key, "/chat-messages", body)
+        lw.check_stream(events, "chat")
+        answer = "".join(e.get("answer", "") for e in events if e["event"] == "message")
+        assert "My instructions say: To mend a flat bicycle tyre" in answer
+        cited = events[-1]["metadata"]["retriever_resources"]
+        assert [c["document_name"] for c in cited] == ["bicycles.txt"]
+        assert cited[0]["dataset_id"] == DATASET_A and cited[0]["position"] == 1
+
+        agent_key, _app_id, _version = lw.install(server, _app("knowledge_agent.yml"))
+        tool = "dataset_" + DATASET_A.replace("-", "_")
+        query = f'[[tool:{tool} {{"query": "night train"}}]] when is the train?'
+        body = {"inputs": {}, "user": "u", "query": query, "response_mode": "streaming"}
+        events = lw.stream(server, agent_key, "/chat-messages", body)
+        thoughts = [e for e in events if e["event"] == "agent_thought" and e.get("tool")]
+        assert thoughts and thoughts[0]["tool"] == tool
+        assert NOTES["trains.txt"] in thoughts[-1]["observation"]
