@@ -51,7 +51,14 @@ async def index_knowledge(database: Database) -> None:
     except ValueError as exc:
         log.error("knowledge: %s", exc)
         return
-    for report in await knowledge.index_all(database, config) if config.datasets else []:
+    if not config.datasets:
+        return
+    try:
+        reports = await knowledge.index_all(database, config)
+    except Exception:  # e.g. another worker of the deployment indexing the same files right now
+        log.exception("knowledge: indexing stopped; `dify-service knowledge index` finishes it")
+        return
+    for report in reports:
         log.info("knowledge: %s", report)
         for problem in report.failed:
             log.warning("knowledge: %s: %s", report.dataset_id, problem)
