@@ -3,9 +3,9 @@
 A worker holds one lease row per running task (a chat-family message, a workflow run, both for
 a chatflow turn, or an annotation-reply job) and renews `expires_at` while it is alive. The row
 is deleted in the same transaction that writes the task's end; a row whose lease expired
-belongs to a dead worker (Alembic revision 0004; `annotation_job_id` since 0005).
+belongs to a dead worker (Alembic revision 0004; `annotation_job_id` since 0006).
 
-A run paused on a human-input form holds no lease: its `workflow_pauses` row (revision 0005)
+A run paused on a human-input form holds no lease: its `workflow_pauses` row (revision 0006)
 keeps what the engine needs to continue, and names the worker waiting on the form while that
 worker lives (`worker` … `expires_at`, renewed like a lease; NULL when nobody waits). Whoever
 resumes the run deletes the row in the transaction that takes the run's lease again.

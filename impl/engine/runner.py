@@ -172,6 +172,8 @@ class WorkflowRunner:
     # the execution of the node it paused in (which goes on without a second `node_started`).
     replay: dict[str, str] = field(default_factory=dict)
     resumed_execution: dict[str, Any] | None = None
+    # The passages the latest llm node with a context cited (a chatflow's `retriever_resources`).
+    retriever_resources: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.router = StreamRouter(self.graph, lambda: self.pool, self.mode, self._emit_text)

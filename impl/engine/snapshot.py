@@ -58,6 +58,7 @@ def take(runner: WorkflowRunner, execution: dict[str, Any] | None) -> dict[str, 
             "streamed": [[list(k), v] for k, v in runner.streamed.items()],
             "executions": runner.executions,
             "execution_ids": runner.execution_ids,
+            "retriever_resources": runner.retriever_resources,
             "elapsed": time.monotonic() - runner.started,
             "router": {nid: [t.pos, sorted(t.streamed)] for nid, t in targets.items()},
             "execution": execution,
@@ -78,6 +79,7 @@ def restore(runner: WorkflowRunner, state: dict[str, Any]) -> None:
     runner.streamed = {tuple(k): list(v) for k, v in state.get("streamed") or []}
     runner.executions = list(state.get("executions") or [])
     runner.execution_ids = dict(state.get("execution_ids") or {})
+    runner.retriever_resources = list(state.get("retriever_resources") or [])
     runner.started = time.monotonic() - float(state.get("elapsed") or 0.0)
     if runner.router is not None:
         for node_id, (pos, streamed) in dict(state.get("router") or {}).items():

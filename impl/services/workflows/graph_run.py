@@ -28,6 +28,7 @@ from impl.db.models import TENANT_ID, UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
 from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner, snapshot
 from impl.engine.runner import RunDetached, RunStopped
+from impl.knowledge import LocalKnowledge
 from impl.providers import ChatModel
 from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.chat_config import parse_model
@@ -98,6 +99,8 @@ class Hooks:
         self.live = live
         self.history = list(live.ctx.history)
         self.http_allowed_hosts = http_allowed_hosts()
+        # The knowledge-retrieval node's datasets: the locally mapped knowledge bases.
+        self.knowledge = LocalKnowledge(runtime.current().database)
 
     def build_model(self, model: Mapping[str, Any]) -> ChatModel:
         return model_for(parse_model(model))

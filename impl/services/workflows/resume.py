@@ -136,7 +136,7 @@ async def _resume(
         title_query=stored.get("title_query"),
     )
     if row.mode == "advanced-chat":
-        ctx = chatflow.chat_context(ctx)
+        ctx = chatflow.chat_context(ctx, version.features)
     resumption = graph_run.Resumption(node_id=pause.node_id, outcome=outcome)
     await graph_run.resume_run(ctx, version.graph, pause.state, list(row.event_log or []), resumption)
 

@@ -205,7 +205,7 @@ def test_paused_runs_stay_paused_through_a_clean_restart_and_can_be_stopped_afte
 
 
 def test_a_pause_inside_an_iteration_fails_when_its_worker_is_gone(tmp_path: Path) -> None:
-    """DEVIATIONS.md D27: only the worker that paused inside a container can resume the run."""
+    """DEVIATIONS.md D28: only the worker that paused inside a container can resume the run."""
     data_dir = tmp_path / "data"
     first = start_server(data_dir, env=ENV, demo=False)
     try:
