@@ -34,6 +34,8 @@ Environment variables (all optional):
 | `RUN_LEASE_SECONDS` | 30 | a run whose worker stopped renewing its lease this long ends as failed |
 | `CODE_EXECUTION_TIMEOUT` | 15 | seconds (wall clock and CPU) one code-node run may take in the sandbox |
 | `CODE_EXECUTION_MEMORY_MB` | 1024 | address space one code-node run may map in the sandbox |
+| `SECRET_KEY` | generated, kept in `<data dir>/secret_key` | signs the URLs of files tools make |
+| `FILES_ACCESS_TIMEOUT` | 300 | seconds a signed tool-file URL stays valid |
 
 An app's DSL `app.max_active_requests` overrides `APP_MAX_ACTIVE_REQUESTS` for that app.
 `OUTBOUND_ALLOWED_HOSTS` serves workflow http-request nodes and the agent's HTTP tool alike; the two
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,10 @@ class Settings:
     app_max_active_requests: int = 0
     # Seconds a worker reuses a resolved key (bounds how late a revocation applies); 0 = never.
     key_cache_seconds: float = 1.0
+    # Signs tool-file URLs; None = a secret generated once and kept in the data dir.
+    secret_key: str | None = field(default=None, repr=False)
+    # Seconds a signed tool-file URL stays valid (Dify's FILES_ACCESS_TIMEOUT).
+    files_access_timeout: int = 300
 
     @property
     def database_url(self) -> str:
@@ -201,5 +207,7 @@ class Settings:
             ),
             redis_url=env.get("REDIS_URL") or None,
             run_lease_seconds=max(1.0, _float(env, "RUN_LEASE_SECONDS", 30.0)),
+            secret_key=env.get("SECRET_KEY") or None,
+            files_access_timeout=max(0, _int(env, "FILES_ACCESS_TIMEOUT", 300)),
         )
         return settings.with_overrides(**overrides)

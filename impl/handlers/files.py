@@ -1,4 +1,4 @@
-"""POST /files/upload and GET /files/{file_id}/preview."""
+"""POST /files/upload, GET /files/{file_id}/preview and GET /files/tools/{file_name} (no key)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.responses import FileResponse
 
 from impl.handlers._common import app_context, form_user, json_response
 from impl.routing import operation
-from impl.services.media import files
+from impl.services.media import files, tool_files
 
 
 @operation("uploadChatFile")
@@ -30,4 +30,12 @@ async def preview_file(file_id: str, token_info: dict[str, Any]) -> FileResponse
     ctx = app_context(token_info)
     as_attachment = (request.query_params.get("as_attachment") or "").lower() in ("true", "1")
     found = await files.preview_for(ctx, file_id, as_attachment)
+    return FileResponse(found.path, media_type=found.media_type, headers=found.headers)
+
+
+@operation("getToolFile")
+async def tool_file(
+    file_name: str, timestamp: str, nonce: str, sign: str, as_attachment: bool = False
+) -> FileResponse:
+    found = await tool_files.download(file_name, timestamp, nonce, sign, as_attachment)
     return FileResponse(found.path, media_type=found.media_type, headers=found.headers)

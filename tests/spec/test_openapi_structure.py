@@ -22,7 +22,7 @@ SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
 MODES = {"chat", "agent-chat", "advanced-chat", "workflow", "completion"}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
-# (method, path, operationId) of the 36 app-facing operations, plus the unauthenticated welcome.
+# (method, path, operationId) of the 36 app-facing operations; the keyless ones are below.
 OPERATIONS = {
     ("POST", "/chat-messages", "sendChatMessage"),
     ("POST", "/chat-messages/{task_id}/stop", "stopChatMessageGeneration"),
@@ -62,6 +62,9 @@ OPERATIONS = {
     ("POST", "/completion-messages/{task_id}/stop", "stopGenerate"),
 }
 WELCOME = ("GET", "/", "getServiceWelcome")
+TOOL_FILE = ("GET", "/files/tools/{file_name}", "getToolFile")
+# Operations that take no API key (and so belong to no app mode).
+KEYLESS = {WELCOME, TOOL_FILE}
 GENERATION = {"sendChatMessage", "createCompletionMessage", "executeWorkflow", "runWorkflowById"}
 
 
@@ -127,16 +130,16 @@ def test_openapi_spec_validator_accepts_it(spec: dict[str, Any]) -> None:
 def test_operation_table(spec: dict[str, Any]) -> None:
     found = [(m, p, op["operationId"]) for m, p, op in _operations(spec)]
     assert len(found) == len(set(found))
-    assert set(found) == OPERATIONS | {WELCOME}
+    assert set(found) == OPERATIONS | KEYLESS
 
 
-def test_bearer_auth_is_global_and_welcome_is_open(spec: dict[str, Any]) -> None:
+def test_bearer_auth_is_global_and_keyless_operations_are_open(spec: dict[str, Any]) -> None:
     scheme = spec["components"]["securitySchemes"]["bearerAuth"]
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
     assert "x-bearerInfoFunc" not in scheme, "the server injects the auth hook at load time"
     assert spec["security"] == [{"bearerAuth": []}]
     for _method, _path, op in _operations(spec):
-        if op["operationId"] == WELCOME[2]:
+        if op["operationId"] in {oid for _m, _p, oid in KEYLESS}:
             assert op["security"] == [] and op["x-app-modes"] == []
         else:
             assert "security" not in op, f"{op['operationId']} overrides the global bearer auth"
@@ -150,11 +153,14 @@ def test_every_operation_is_documented_and_has_error_responses(spec: dict[str, A
         assert op.get("tags") and set(op["tags"]) <= tag_names, oid
         modes = op.get("x-app-modes")
         assert isinstance(modes, list) and set(modes) <= MODES and len(modes) == len(set(modes)), oid
-        assert modes or oid == WELCOME[2], f"{oid} is served by no app mode"
+        keyless = oid in {k for _m, _p, k in KEYLESS}
+        assert modes or keyless, f"{oid} is served by no app mode"
         statuses = {int(s) for s in op["responses"]}
         assert any(s >= 400 for s in statuses), f"{oid} declares no error response"
-        if oid != WELCOME[2]:
+        if not keyless:
             assert {401, 403, 500} <= statuses, f"{oid} lacks the auth/app-gate/server errors"
+        else:
+            assert 401 not in statuses and 500 in statuses, oid
         for status, response in op["responses"].items():
             if int(status) >= 400:
                 media = _deref(spec, response)["content"]["application/json"]
@@ -304,7 +310,7 @@ def test_connexion_accepts_the_spec(spec: dict[str, Any]) -> None:
     assert client.post("/v1/chat-messages", json={}).status_code == 401
     bad = client.post("/v1/chat-messages", json={"query": "hi"}, headers={"Authorization": "Bearer app-test"})
     assert bad.status_code == 400  # inputs and user are required
-    assert set(resolved) == {oid for _m, _p, oid in OPERATIONS | {WELCOME}}
+    assert set(resolved) == {oid for _m, _p, oid in OPERATIONS | KEYLESS}
 
 
 def test_sse_pointers_resolve_into_events_schema(spec: dict[str, Any]) -> None:

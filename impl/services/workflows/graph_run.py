@@ -33,7 +33,8 @@ from impl.providers import ChatModel
 from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.chat_config import parse_model
 from impl.services.apps.scope import AppScope, end_user_for, model_for, tool_model_for
-from impl.services.media.files import preview_path, store_upload
+from impl.services.media import tool_files
+from impl.services.media.files import store_upload
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.workflows import human_input, pauses
@@ -87,7 +88,8 @@ async def store_tool_file(app_id: str, end_user_id: str, file: ToolFile) -> dict
         "extension": f".{extension}" if extension else None,
         "mime_type": file.mime_type,
         "size": size,
-        "url": preview_path(upload_id),
+        # Served keyless by `GET /files/tools/{file_name}` while the signature is fresh.
+        "url": tool_files.signed_path(rt.settings, upload_id, extension),
         "remote_url": None,
     }
 

@@ -1,6 +1,7 @@
 """Over a real server: a workflow whose template writes a Markdown report and whose
 md_exporter tool nodes (named as Dify apps name the plugin) turn it into a DOCX and an XLSX file;
-the files come out of the end node and their URLs serve documents python-docx and openpyxl open."""
+the files come out of the end node and their signed URLs serve, with no API key, documents
+python-docx and openpyxl open."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docx
+import httpx
 import pytest
 from openpyxl import load_workbook
 from support.server import LiveServer
@@ -110,17 +112,22 @@ def test_a_markdown_report_is_exported_as_docx_and_xlsx(server: LiveServer) -> N
     assert document["transfer_method"] == "tool_file" and document["type"] == "document"
     (sheet,) = outputs["sheet"]
     assert sheet["filename"].endswith(".xlsx")
-    # A workflow's tool files are stored as uploads of the app; the preview operation is declared
-    # for message files only (not for workflow apps), so the stored bytes are read directly.
-    (stored,) = server.data_dir.glob(f"upload_files/*/{document['upload_file_id']}.docx")
-    word = docx.Document(io.BytesIO(stored.read_bytes()))
-    assert document["size"] == stored.stat().st_size
-    (workbook,) = server.data_dir.glob(f"upload_files/*/{sheet['upload_file_id']}.xlsx")
+    # Each file's `url` is a signed tool-file URL that downloads without an API key.
+    host = server.base_url.removesuffix("/v1")
+    assert document["url"].startswith(f"/v1/files/tools/{document['upload_file_id']}.docx?timestamp=")
+    served = httpx.get(host + document["url"], timeout=30)
+    assert served.status_code == 200, served.text
+    assert served.headers["content-type"] == DOCX
+    assert document["size"] == len(served.content) == int(served.headers["content-length"])
+    word = docx.Document(io.BytesIO(served.content))
+    workbook = httpx.get(host + sheet["url"], timeout=30)
+    assert workbook.status_code == 200, workbook.text
+    assert workbook.headers["content-type"] == sheet["mime_type"]
     paragraphs = [(p.style.name if p.style else "", p.text) for p in word.paragraphs]
     assert paragraphs[0] == ("Heading 1", "Supplies")
     assert ("List Bullet", "second point") in paragraphs
     assert [c.text for c in word.tables[0].rows[1].cells] == ["pens", "3"]
-    book = load_workbook(io.BytesIO(workbook.read_bytes()))
+    book = load_workbook(io.BytesIO(workbook.content))
     assert book.sheetnames == ["Supplies"]
     assert book["Supplies"]["B2"].value == 3  # force_text_value false keeps numbers numbers
     with lw.client(server, key) as c:
