@@ -20,6 +20,7 @@ import re
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from impl import runtime
@@ -29,6 +30,7 @@ from impl.errors import ApiError
 from impl.services.media.files import HTML_TYPES, Preview
 
 SECRET_FILE = "secret_key"
+URL_PREFIX = "/v1/files/tools/"
 INVALID_SIGNATURE = "Invalid request."
 _SECRETS: dict[Path, bytes] = {}
 # The id part of a tool-file name, as Dify's route matches it (hyphenated, any case).
@@ -74,7 +76,7 @@ def signed_path(settings: Settings, file_id: str, extension: str, now: float | N
     nonce = secrets.token_hex(16)
     sign = _signature(secret_key(settings), file_id, timestamp, nonce)
     suffix = f".{extension}" if extension else ".bin"
-    return f"/v1/files/tools/{file_id}{suffix}?timestamp={timestamp}&nonce={nonce}&sign={sign}"
+    return f"{URL_PREFIX}{file_id}{suffix}?timestamp={timestamp}&nonce={nonce}&sign={sign}"
 
 
 def signature_ok(settings: Settings, file_id: str, timestamp: str, nonce: str, sign: str) -> bool:
@@ -86,6 +88,22 @@ def signature_ok(settings: Settings, file_id: str, timestamp: str, nonce: str, s
     except ValueError:
         return False
     return int(time.time()) - made <= settings.files_access_timeout
+
+
+def fresh_urls(settings: Settings, value: Any) -> Any:
+    """`value` with every tool-file URL in it signed anew (stored run outputs outlive a URL;
+    Dify signs a file's URL each time it serializes the file)."""
+    if isinstance(value, list):
+        return [fresh_urls(settings, item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {key: fresh_urls(settings, item) for key, item in value.items()}
+    url = out.get("url")
+    if out.get("transfer_method") == "tool_file" and isinstance(url, str) and url.startswith(URL_PREFIX):
+        stem, _, extension = url[len(URL_PREFIX) :].partition("?")[0].partition(".")
+        if UUID_TEXT.fullmatch(stem):
+            out["url"] = signed_path(settings, stem.lower(), extension)
+    return out
 
 
 def file_id_of(file_name: str) -> str:

@@ -22,6 +22,7 @@ from impl.services.apps.chat_config import FileUploadConfig, parse_file_upload, 
 from impl.services.apps.inputs import validate_inputs
 from impl.services.apps.scope import end_user_for
 from impl.services.apps.store import AppContext
+from impl.services.media import tool_files
 from impl.services.media.files import RequestFile, preview_path, resolve_request_files
 from impl.services.runs import leases
 from impl.services.workflows import graph_run
@@ -279,7 +280,7 @@ async def run_detail(ctx: AppContext, run_id: str) -> dict[str, Any]:
         "workflow_id": row.workflow_id,
         "status": row.status,
         "inputs": json.dumps(row.inputs or {}, ensure_ascii=False),
-        "outputs": dict(row.outputs or {}),
+        "outputs": tool_files.fresh_urls(runtime.current().settings, dict(row.outputs or {})),
         "error": row.error,
         "total_steps": row.total_steps,
         "total_tokens": row.total_tokens,

@@ -238,3 +238,20 @@ def test_a_chatflow_tool_file_downloads_too(server: LiveServer) -> None:
     served = httpx.get(host(server) + made["url"], timeout=30)
     assert served.status_code == 200, served.text
     assert served.content.decode().startswith("# Ferry times")
+
+
+def test_the_run_record_signs_its_urls_anew(server: LiveServer) -> None:
+    key, _app, _version = lw.install(server, DSL)
+    with lw.client(server, key) as c:
+        body = {"inputs": {"topic": "Later"}, "user": "tf", "response_mode": "blocking"}
+        run = c.post("/workflows/run", json=body).json()
+        (first,) = run["data"]["outputs"]["notes"]
+        time.sleep(1.1)  # a new URL differs at least by its nonce; this makes its timestamp newer too
+        detail = c.get(f"/workflows/run/{run['workflow_run_id']}")
+    assert detail.status_code == 200, detail.text
+    (again,) = detail.json()["outputs"]["notes"]
+    assert again["url"] != first["url"] and again["upload_file_id"] == first["upload_file_id"]
+    stamp = int(parse_qs(urlsplit(again["url"]).query)["timestamp"][0])
+    assert stamp > int(parse_qs(urlsplit(first["url"]).query)["timestamp"][0])
+    served = httpx.get(host(server) + again["url"], timeout=30)
+    assert served.status_code == 200 and served.content.decode().startswith("# Later")

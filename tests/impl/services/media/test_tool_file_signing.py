@@ -75,3 +75,18 @@ def test_malformed_file_names_are_unknown_urls(name: str) -> None:
     assert (caught.value.status, caught.value.code) == (404, "not_found")
     assert tool_files.file_id_of(f"{FILE_ID}.tar.gz") == FILE_ID
     assert tool_files.file_id_of(f"{FILE_ID.upper()}.png") == FILE_ID
+
+
+def test_stored_urls_are_signed_anew() -> None:
+    settings = Settings(secret_key="s")
+    old = tool_files.signed_path(settings, FILE_ID, "md", now=time.time() - 1000)
+    other = {"transfer_method": "local_file", "url": "/v1/files/x/preview"}
+    stored = {"files": [{"transfer_method": "tool_file", "url": old, "size": 3}], "other": other, "n": 1}
+    fresh = tool_files.fresh_urls(settings, stored)
+    (made,) = fresh["files"]
+    assert made["size"] == 3 and made["url"] != old
+    path, timestamp, nonce, sign = parts(made["url"])
+    assert path == f"/v1/files/tools/{FILE_ID}.md"
+    assert tool_files.signature_ok(settings, FILE_ID, timestamp, nonce, sign)
+    assert not tool_files.signature_ok(settings, FILE_ID, *parts(old)[1:])
+    assert fresh["other"] == other and fresh["n"] == 1
