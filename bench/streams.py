@@ -40,6 +40,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -104,6 +110,7 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     poller.start()
     opened = [0]
     peak = [rss_before]
+    cpu_before, own_before = _cpu_seconds(pid), time.process_time()
     started = time.monotonic()
 
     async def sample() -> None:
@@ -116,6 +123,7 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
         asyncio.gather(*(_one_stream(port, key, raw, opened) for _ in range(args.streams))), args.timeout
     )
     wall = time.monotonic() - started
+    server_cpu, client_cpu = _cpu_seconds(pid) - cpu_before, time.process_time() - own_before
     sampler.cancel()
     latencies = queue.get(timeout=args.timeout)
     poller.join(timeout=10)
@@ -138,6 +146,10 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     print(
         f"GET /v1/parameters meanwhile: {len(latencies)} requests, p50 {p50 * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms (goal <= 250 ms)"
+    )
+    print(
+        f"CPU meanwhile: server {server_cpu:.1f} s ({server_cpu / wall:.0%} of one core), "
+        f"this client {client_cpu:.1f} s ({client_cpu / wall:.0%}); load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"server RSS {rss_before / 1024:.0f} MB before, {peak[0] / 1024:.0f} MB at the peak: "
