@@ -34,6 +34,7 @@ from impl.routing import (
     discover_handlers,
     mode_gates,
     spec_operations,
+    use_once_decorated,
 )
 from impl.services.runs import leases
 from impl.services.starters import modes_without_starter
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
         lifespan=lifespan,
         swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
     )
+    use_once_decorated(app)
     app.add_middleware(
         BodySizeLimitMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, limit=settings.max_request_bytes
     )

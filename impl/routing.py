@@ -1,19 +1,24 @@
 """operationId → handler registry, the Connexion resolver built on it, and the mode gate.
 
 Handler modules register themselves with `@operation("<operationId>")`; `discover_handlers()`
-imports every module of `impl.handlers` so a new module needs no edit here.  `ModeGateMiddleware`
-enforces the spec's mode gate: when an operation carries `x-mode-error` and the key's app
+imports every module of `impl.handlers` so a new module needs no edit here.  `use_once_decorated`
+makes Connexion wrap each handler once per operation instead of once per request.
+`ModeGateMiddleware` enforces the spec's mode gate: when an operation carries `x-mode-error` and the key's app
 mode is not in its `x-app-modes`, the request fails with that error code before the body is
 validated or the handler runs.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from connexion import AsyncApp
+from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.decorators import StarletteDecorator
 from connexion.resolver import Resolution, Resolver
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -137,3 +142,40 @@ class RegistryResolver(Resolver):  # type: ignore[misc]
         if handler is None:
             raise MissingHandlersError([operation_id])
         return Resolution(handler, operation_id)
+
+
+class _OnceDecorator(StarletteDecorator):  # type: ignore[misc]
+    """Connexion's Starlette decorator builds the parameter and response wrappers of a handler
+    (an `inspect.signature` call included) on every request; the wrappers read the request and
+    the operation from context variables when called, so one set per operation serves every
+    request.  This keeps the first one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._decorated: Callable[..., Any] | None = None
+
+    def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        if self._decorated is None:
+            self._decorated = super().decorate(function)
+        return self._decorated
+
+
+class OnceDecoratedOperation(AsyncOperation):  # type: ignore[misc]
+    """An operation whose handler is wrapped once, on its first request."""
+
+    @functools.cached_property
+    def fn(self) -> Callable[..., Any]:
+        decorator = _OnceDecorator(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
+        return decorator(self._fn)  # type: ignore[no-any-return]
+
+
+class OnceDecoratedApi(AsyncApi):  # type: ignore[misc]
+    def make_operation(self, operation: Any) -> OnceDecoratedOperation:
+        return OnceDecoratedOperation.from_operation(  # type: ignore[no-any-return]
+            operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        )
+
+
+def use_once_decorated(app: AsyncApp) -> None:
+    """Make the APIs added to `app` from now on build `OnceDecoratedOperation`s."""
+    app._middleware_app.api_cls = OnceDecoratedApi

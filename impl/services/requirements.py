@@ -71,7 +71,7 @@ def tool_problem(provider_type: str, provider_id: str, tool_name: str, *, in_gra
     if lookup_tool(provider_id, tool_name) is not None:
         return None
     label = f"tool '{tool_name}' of {provider_type or 'builtin'} provider '{provider_id}'"
-    outcome = "the node fails with ToolNodeError" if in_graph else "chat turns answer app_unavailable"
+    outcome = "the node fails with ToolNodeError" if in_graph else "chat turns run without it"
     return f"{label} is neither builtin here nor mapped to an MCP server; {outcome}"
 
 

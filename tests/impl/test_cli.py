@@ -189,7 +189,7 @@ def test_check_names_chat_models_agent_tools_and_datasets(
         "warning: [models] model_config: model 'gpt-4o': Model provider 'langgenius/openai/openai' is "
         "not initialized: set OPENAI_API_KEY on the server; runs answer provider_not_initialize",
         "warning: [tools] model_config.agent_mode: tool 'google_search' of builtin provider 'google' is "
-        "neither builtin here nor mapped to an MCP server; chat turns answer app_unavailable",
+        "neither builtin here nor mapped to an MCP server; chat turns run without it",
         "warning: [knowledge] model_config.dataset_configs: knowledge bases are not available on this "
         "server (datasets: ds-7); the app answers without them",
     ]

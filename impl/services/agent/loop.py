@@ -51,7 +51,6 @@ from impl.services.turns import features as chat_features
 from impl.services.turns import generation
 from impl.services.turns.generation import GenerateParams, GenerationRun, Outcome, Runner
 from impl.tasks import TaskHandle
-from impl.tools import ToolError
 
 log = logging.getLogger("impl.agent")
 
@@ -69,16 +68,13 @@ class AgentConfig:
 
 async def agent_config(model_config: Mapping[str, Any] | None) -> AgentConfig:
     """The DSL's `agent_mode`: its tools resolved in the registry, the iteration bound, the
-    strategy.  A tool this server does not have refuses the turn with `app_unavailable`."""
+    strategy.  A tool this server cannot resolve is left out (see `agent_tools.configured_tools`)."""
     raw = (model_config or {}).get("agent_mode")
     mode: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     limit = mode.get("max_iteration", DEFAULT_MAX_ITERATION)
     if not isinstance(limit, int) or isinstance(limit, bool):
         limit = DEFAULT_MAX_ITERATION
-    try:
-        tools = await agent_tools.configured_tools(mode)
-    except ToolError as exc:
-        raise ApiError("app_unavailable", f"App unavailable, {exc}", 400) from exc
+    tools = await agent_tools.configured_tools(mode)
     return AgentConfig(tools, max(1, min(limit, MAX_ITERATION)), str(mode.get("strategy") or "function_call"))
 
 

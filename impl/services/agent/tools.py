@@ -3,15 +3,16 @@ registry (`impl.tools`) that workflow tool and agent nodes use too.
 
 An entry names `provider_id` (short or plugin form; `provider_type` builtin, mcp, api, workflow)
 and `tool_name`; its `tool_parameters` fix parameter values.  Disabled entries are skipped.  An
-enabled entry whose tool this server neither carries nor maps to an MCP server makes the app
-unusable: `missing_tools` lists them (import warns), and a chat turn is refused with
-`app_unavailable` before anything streams.  A failing tool never ends the answer: its error
-becomes the observation the model reads.
+enabled entry whose tool this server neither carries nor maps to an MCP server is left out of the
+turn, as Dify's agent runner leaves out a tool it cannot load: `missing_tools` lists them (import
+and `dify-service apps check` warn, each turn logs them) and the model answers with the tools that
+remain.  A failing tool never ends the answer: its error becomes the observation the model reads.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from impl.tools import (
 from impl.tools import (
     invoke as invoke_tool,
 )
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["ConfiguredTool", "Observation", "ToolFile", "configured_tools", "invoke", "missing_tools"]
 
@@ -73,11 +76,18 @@ def missing_tools(agent_mode: Mapping[str, Any] | None) -> list[str]:
 
 
 async def configured_tools(agent_mode: Mapping[str, Any] | None) -> list[ConfiguredTool]:
-    """The enabled tools, resolved (MCP servers are asked for their tool lists); a tool the
-    server does not have raises `ToolNotConfigured`."""
+    """The enabled tools, resolved (MCP servers are asked for their tool lists).  A tool that
+    cannot be resolved (not carried here, or its MCP server does not answer) is left out with a
+    logged warning."""
     found: list[ConfiguredTool] = []
     for entry in _entries(agent_mode):
-        tool = await resolve_tool(_provider(entry), str(entry["tool_name"]))
+        try:
+            tool = await resolve_tool(_provider(entry), str(entry["tool_name"]))
+        except ToolError as exc:
+            _log.warning(
+                "agent tool %s/%s left out of the turn: %s", _provider(entry), entry["tool_name"], exc
+            )
+            continue
         if any(c.tool.name == tool.name for c in found):
             continue
         fixed = entry.get("tool_parameters")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import pytest
 
-from impl.services.agent.tools import ConfiguredTool, configured_tools, invoke
-from impl.tools import Tool, ToolContext, ToolNotConfigured, ToolResult
+from impl.services.agent.tools import ConfiguredTool, configured_tools, invoke, missing_tools
+from impl.tools import Tool, ToolContext, ToolResult
 
 
 async def test_configured_tools_reads_the_dsl() -> None:
@@ -37,9 +38,18 @@ async def test_configured_tools_reads_the_dsl() -> None:
     assert tools[0].fixed == {"timezone": "Asia/Tokyo"} and tools[0].label == "Current Time"
 
 
-async def test_a_tool_the_server_lacks_is_reported() -> None:
-    with pytest.raises(ToolNotConfigured, match="wikipedia_search"):
-        await configured_tools({"tools": [{"provider_id": "wikipedia", "tool_name": "wikipedia_search"}]})
+async def test_a_tool_the_server_lacks_is_left_out_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    mode = {
+        "tools": [
+            {"provider_id": "wikipedia", "tool_name": "wikipedia_search"},
+            {"provider_id": "time", "tool_name": "current_time"},
+        ]
+    }
+    assert missing_tools(mode) == ["wikipedia/wikipedia_search"]
+    with caplog.at_level(logging.WARNING):
+        tools = await configured_tools(mode)
+    assert [c.tool.name for c in tools] == ["current_time"]
+    assert "wikipedia/wikipedia_search left out" in caplog.text
 
 
 async def test_invoke_merges_fixed_parameters_and_reports_errors() -> None:
