@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from impl.db.writer import WriteQueue
 
 T = TypeVar("T")
+SQLITE_POOL_SIZE = 20
+SQLITE_POOL_OVERFLOW = 30
 
 
 def is_sqlite(url: str) -> bool:
@@ -58,6 +60,10 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if not is_sqlite(url):
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        elif make_url(url).database not in (None, "", ":memory:"):
+            # An aiosqlite connection is a thread plus four pragmas: keep enough of them that a
+            # burst of reads does not open (and close again) overflow connections per request.
+            kwargs.update(pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_OVERFLOW)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
             install_sqlite_pragmas(self.engine.sync_engine)

@@ -3,14 +3,16 @@
 SQLite takes one writer at a time. Many coroutines writing through their own pooled connections
 queue on its lock (each waiting in SQLite's busy handler, which sleeps) and commit one by one.
 Here a caller hands its write to `WriteQueue.run` as a function of a session; one task per event
-loop drains the queue, runs every write waiting in it inside one transaction (flushing after
-each, so a write's own error is raised for that write) and commits once. Every caller of the
+loop drains the queue, runs every write waiting in it inside one transaction with one flush at
+the end (the new rows of a table go out in one statement) and commits once. Every caller of the
 batch then gets its result, after the commit: a write that returned has been committed.
 
-A write that raises is left out: the transaction is rolled back and the batch's other writes
-run again in a new one, so one failing write never takes the others with it (a write must
-therefore be a function of its session alone, with nothing done outside the database). When the
-commit itself fails, each write of the batch is retried in a transaction of its own.
+When anything fails, the batch runs again carefully: flushing after each write, so an error
+belongs to the write that caused it. That write is left out (its caller gets the error), the
+transaction is rolled back and the batch's other writes run again in a new one, so one failing
+write never takes the others with it (a write must therefore be a function of its session alone,
+with nothing done outside the database). When the commit itself fails, each write of the batch
+is retried in a transaction of its own.
 
 PostgreSQL has row locks and many writers; `Database.write` runs each write in its own
 transaction there and does not use this queue.
@@ -82,6 +84,21 @@ class WriteQueue:
 
     async def _commit_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
         live = [(work, future) for work, future in batch if not future.done()]
+        if not live:
+            return
+        # First all writes with one flush at the end: the unit of work then inserts each table's
+        # new rows with one statement. Any error sends the batch to the careful path.
+        try:
+            async with self._sessions() as session, session.begin():
+                results = [await work(session) for work, _future in live]
+        except Exception:
+            await self._commit_carefully(live)
+            return
+        self._settle(live, results)
+
+    async def _commit_carefully(self, live: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        """Flush after each write, so an error belongs to the write that caused it; that write
+        is left out and the others run again."""
         while live:
             results: list[Any] = []
             failed: int | None = None
@@ -105,14 +122,17 @@ class WriteQueue:
                     return
                 log.warning("a batch of %d writes failed to commit; retrying one by one", len(live))
                 for one in live:
-                    await self._commit_batch([one])
+                    await self._commit_carefully([one])
                 return
-            self.commits += 1
-            self.writes += len(live)
-            for (_work, future), result in zip(live, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            self._settle(live, results)
             return
+
+    def _settle(self, live: list[tuple[Work, asyncio.Future[Any]]], results: list[Any]) -> None:
+        self.commits += 1
+        self.writes += len(live)
+        for (_work, future), result in zip(live, results, strict=True):
+            if not future.done():
+                future.set_result(result)
 
     async def close(self) -> None:
         task, self._task = self._task, None

@@ -279,14 +279,19 @@ async def add_message(
     files: list[RequestFile],
     now: datetime,
     threaded: bool = True,
+    flush: bool = True,
 ) -> Message:
     """Add a new turn to a conversation: count it, store its message row (no answer yet; its
-    parent is the conversation's latest message when `threaded`) and the files the user sent."""
+    parent is the conversation's latest message when `threaded`) and the files the user sent.
+    With `flush` the rows are written at once; else with the session's next flush."""
     # A conversation not yet written (created in this transaction) has no messages to thread on.
     # The lookup does not autoflush: the conversation's pending changes (updated_at) go out in one
     # UPDATE with the new dialogue_count; no message of this turn is pending before this point.
     parent = None
-    if threaded and not inspect(conversation).pending:
+    earlier = [o for o in session.new if isinstance(o, Message) and o.conversation_id == conversation.id]
+    if threaded and earlier:  # a turn of this conversation written in the same (unflushed) batch
+        parent = max(earlier, key=lambda m: (m.created_at, m.id)).id
+    elif threaded and not inspect(conversation).pending:
         with session.no_autoflush:
             parent = await session.scalar(
                 select(Message.id)
@@ -296,6 +301,7 @@ async def add_message(
             )
     conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
     message = Message(
+        id=new_id(),
         app_id=conversation.app_id,
         app_version_id=version_id,
         conversation_id=conversation.id,
@@ -311,7 +317,8 @@ async def add_message(
         updated_at=now,
     )
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     for f in files:
         session.add(
             MessageFile(
@@ -350,7 +357,8 @@ class _TurnRows:
                 session, ctx, ctx.version_id, self.end_user_id, self.inputs, self.introduction, now
             )
         else:
-            found = await session.get(Conversation, self.conversation_id, populate_existing=True)
+            # From the database, or as an earlier turn of this batch left it (counted on).
+            found = await session.get(Conversation, self.conversation_id)
             if found is None:
                 raise not_found(CONVERSATION_NOT_FOUND)
             conversation = found
@@ -366,6 +374,7 @@ class _TurnRows:
             files=self.files,
             now=now,
             threaded=self.params.kind == "chat",
+            flush=False,
         )
         session.add(leases.new_lease(self.task_id, ctx.app_id, message_id=message.id))
         return message.id, conversation.id, to_unix(now) or 0

@@ -134,3 +134,23 @@ async def test_dispose_lets_queued_writes_finish(tmp_path: Path) -> None:
         assert await _names(again, app_id) == {f"d{i}" for i in range(20)}
     finally:
         await again.dispose()
+
+
+async def test_an_error_at_the_batch_flush_is_pinned_on_its_write(database: Database) -> None:
+    """Writes that only add rows are flushed together; a bad row found by that flush is traced
+    back to its write, which alone fails."""
+    app_id = await _app_id(database)
+    await database.write(_add_user(app_id, "taken"))
+
+    def add_only(name: str) -> Callable[[AsyncSession], Awaitable[str | None]]:
+        async def write(session: AsyncSession) -> str | None:
+            session.add(EndUser(app_id=app_id, type="service_api", session_id=name, external_user_id=name))
+            return name
+
+        return write
+
+    names = ["b0", "b1", "taken", "b3"]
+    results = await asyncio.gather(*(database.write(add_only(n)) for n in names), return_exceptions=True)
+    assert isinstance(results[2], IntegrityError)
+    assert [r for i, r in enumerate(results) if i != 2] == ["b0", "b1", "b3"]
+    assert await _names(database, app_id) == {"taken", "b0", "b1", "b3"}
