@@ -7,9 +7,11 @@ stream alone gives the undisturbed duration (`tokens / rate` seconds plus overhe
 `--streams` chat streams start at once (each `tokens` tokens at `rate` tokens per second) from a
 raw asyncio client, while a second process asks `GET /v1/parameters` every 20 ms and records the
 latencies.  Printed: the slowdown (all streams' wall time / undisturbed duration; goal <= 1.5),
-the p50/p99 of `/parameters` meanwhile (goal p99 <= 250 ms), and the server's resident memory
-per open stream (RSS at the peak minus RSS before, divided by the streams).  Loopback only;
-every run is bounded by `--timeout`.
+the p50/p99 of `/parameters` meanwhile (goal p99 <= 250 ms), the CPU time the server and this
+client used meanwhile (a server near 100% of one core is CPU-bound; far below it on a busy
+machine, it waits for a core), and the server's resident memory per open stream (RSS at the
+peak minus RSS before, divided by the streams).  Loopback only; every run is bounded by
+`--timeout`.
 """
 
 from __future__ import annotations
