@@ -152,51 +152,30 @@ async def until_stopped(
     """The stream's items until it ends or `stop` is set, whichever comes first: a read still
     pending when `stop` is set is cancelled, and the stream is closed either way.  On stop,
     `on_stop` (if given) is called before the end; an exception it raises ends the iteration.
-    Errors of the stream itself pass through.  Iterate it under `contextlib.aclosing`.
-
-    The read runs in the consumer's own task (no task per item: this is every token's path);
-    setting `stop` cancels that task while it waits in the read, and the cancellation is taken
-    back here, as `asyncio.timeout` does."""
+    Errors of the stream itself pass through.  Iterate it under `contextlib.aclosing`."""
     iterator = stream.__aiter__()
-    reader: list[asyncio.Task[Any]] = []  # the task waiting in a read, while it waits
-    fired: list[bool] = []
-
-    def interrupt(_: object) -> None:
-        if reader and not fired:
-            fired.append(True)
-            reader[0].cancel()
-
     stop_wait = asyncio.ensure_future(stop.wait())
-    stop_wait.add_done_callback(interrupt)
     try:
         while True:
             if stop.is_set():
                 if on_stop is not None:
                     on_stop()
                 return
-            task = asyncio.current_task()
-            assert task is not None
-            reader[:] = [task]
-            try:
-                item = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            except asyncio.CancelledError:
-                if fired and task.uncancel() == 0:
-                    if on_stop is not None:
-                        on_stop()
-                    return
-                raise
-            finally:
-                reader.clear()
-            if fired:  # stop set as the read completed: the cancel request did not land
-                task.uncancel()
+            step = asyncio.ensure_future(anext(iterator))
+            await asyncio.wait({step, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                with contextlib.suppress(BaseException):
+                    await step
                 if on_stop is not None:
                     on_stop()
                 return
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
             yield item
     finally:
-        stop_wait.remove_done_callback(interrupt)
         stop_wait.cancel()
         with contextlib.suppress(BaseException):
             await iterator.aclose()  # type: ignore[attr-defined]

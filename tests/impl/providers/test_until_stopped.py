@@ -91,3 +91,22 @@ async def test_cancel_and_stop_together_still_cancel_the_consumer() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_stream_that_never_waits_lets_the_loop_run_and_stops() -> None:
+    """A source with no await between items (a fast model) still yields the loop between two
+    items, so a stop set by another task lands mid-stream."""
+    source, stop = Source(10_000, 0), asyncio.Event()
+    got: list[int] = []
+
+    async def stopper() -> None:
+        while len(got) < 100:
+            await asyncio.sleep(0)
+        stop.set()
+
+    helper = asyncio.create_task(stopper())
+    async with contextlib.aclosing(until_stopped(source.stream(), stop)) as items:
+        async for i in items:
+            got.append(i)
+    await helper
+    assert 100 <= len(got) < 10_000
