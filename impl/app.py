@@ -13,7 +13,7 @@ from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 
-from impl import runtime, sandbox
+from impl import knowledge, runtime, sandbox
 from impl.auth import inject_bearer_func
 from impl.config import Settings
 from impl.db import migrate
@@ -38,10 +38,32 @@ from impl.routing import (
 )
 from impl.services.runs import leases
 from impl.services.starters import modes_without_starter
+from impl.services.workflows import resume
 from impl.spec import load_spec
 
 log = logging.getLogger("impl.app")
 BASE_PATH = "/v1"
+
+
+async def index_knowledge(database: Database) -> None:
+    """Index the mapped knowledge bases' new and changed files (a bad configuration or file is
+    logged; the server starts either way and retrieval skips what is not indexed)."""
+    try:
+        config = knowledge.load()
+    except ValueError as exc:
+        log.error("knowledge: %s", exc)
+        return
+    if not config.datasets:
+        return
+    try:
+        reports = await knowledge.index_all(database, config)
+    except Exception:  # e.g. another worker of the deployment indexing the same files right now
+        log.exception("knowledge: indexing stopped; `dify-service knowledge index` finishes it")
+        return
+    for report in reports:
+        log.info("knowledge: %s", report)
+        for problem in report.failed:
+            log.warning("knowledge: %s: %s", report.dataset_id, problem)
 
 
 def create_app(settings: Settings | None = None, *, validate_responses: bool | None = None) -> AsyncApp:
@@ -66,7 +88,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
     state = runtime.Runtime(
         settings=settings, database=database, tasks=runtime.new_task_registry(settings.redis_url)
     )
-    keeper = leases.Keeper()
+    keeper = leases.Keeper(rounds=[resume.keeper_round])
     active_requests = new_active_requests(getattr(getattr(state.tasks, "backend", None), "client", None))
     runtime.set_current(state)
 
@@ -74,6 +96,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
         runtime.set_current(state)
+        await index_knowledge(database)
         await state.tasks.start()
         await keeper.start()
         log.info(

@@ -16,6 +16,8 @@ from impl.config import EXAMPLES_DIR, Settings
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.errors import ApiError
+from impl.knowledge import IndexReport, index_all
+from impl.knowledge import load as load_knowledge
 from impl.routing import MissingHandlersError
 from impl.services import requirements
 from impl.services.apps import keys, store
@@ -299,6 +301,28 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_knowledge_index(args: argparse.Namespace) -> int:
+    """Bring the index of every mapped dataset in line with its files. Exit 1 when a file (or a
+    dataset's folder, or its embedding model) failed, 2 when the configuration is malformed."""
+    settings = _settings(args)
+    try:
+        config = load_knowledge()
+    except ValueError as exc:
+        sys.stderr.write(f"dify-service: {exc}\n")
+        return 2
+    if not config.datasets:
+        _out("no datasets are mapped (set DIFY_KNOWLEDGE or DIFY_DATASET_<ID>)")
+        return 0
+    reports: list[IndexReport] = _with_db(settings, lambda db: index_all(db, config))
+    failed = 0
+    for report in reports:
+        _out(str(report))
+        for problem in report.failed:
+            sys.stderr.write(f"warning: {report.dataset_id}: {problem}\n")
+        failed += len(report.failed)
+    return 1 if failed else 0
+
+
 def cmd_spec_tools(args: argparse.Namespace) -> int:
     """`dify-service docs …` and `dify-service spec bundle`: shims over `dify-docs`."""
     from spectools.cli import main as spectools_main
@@ -401,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser("upgrade", help="apply the migrations")
     _common(up)
     up.set_defaults(func=cmd_db_upgrade)
+
+    kn_p = sub.add_parser("knowledge", help="local knowledge bases (Dify datasets mapped to files)")
+    kn_sub = kn_p.add_subparsers(dest="knowledge_command", required=True)
+    kn_index = kn_sub.add_parser("index", help="index the files of every mapped dataset (changed files only)")
+    _common(kn_index)
+    kn_index.set_defaults(func=cmd_knowledge_index)
 
     # Thin shims over `dify-docs` (spectools): the same arguments, the same behaviour.
     spec_p = sub.add_parser("spec", help="spec tooling (same as `dify-docs bundle`)")

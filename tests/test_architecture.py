@@ -13,8 +13,25 @@ ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "impl.handlers": ("impl.db",),
     "impl.services": ("impl.handlers", "impl.app", "impl.cli", "connexion"),
-    "impl.engine": ("impl.services", "impl.handlers", "impl.db", "impl.app", "impl.runtime"),
+    "impl.engine": (
+        "impl.services",
+        "impl.handlers",
+        "impl.db",
+        "impl.app",
+        "impl.runtime",
+        "impl.knowledge",
+    ),
+    # Local knowledge bases: above the database, the providers and the engine, below the services.
+    "impl.knowledge": (
+        "impl.services",
+        "impl.handlers",
+        "impl.app",
+        "impl.runtime",
+        "impl.cli",
+        "impl.tasks",
+    ),
     "impl.providers": (
+        "impl.knowledge",
         "impl.services",
         "impl.handlers",
         "impl.db",
@@ -31,7 +48,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "impl.app",
         "impl.runtime",
     ),
-    "impl.db": ("impl.services", "impl.handlers", "impl.engine", "impl.providers", "impl.tools", "impl.app"),
+    "impl.db": (
+        "impl.services",
+        "impl.handlers",
+        "impl.engine",
+        "impl.providers",
+        "impl.tools",
+        "impl.app",
+        "impl.knowledge",
+    ),
     "impl.outbound": (
         "impl.services",
         "impl.handlers",

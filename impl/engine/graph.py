@@ -38,14 +38,14 @@ SUPPORTED_TYPES = frozenset(
         "list-operator",
         "tool",
         "agent",
+        "knowledge-retrieval",
     }
 )
 # Why a Dify node type this server does not run cannot run here (import warning, node failure).
 UNSUPPORTED_REASONS = {
     "tool": "this server has no tool providers for workflow tool nodes",
     "agent": "this server has no agent strategies for workflow agent nodes",
-    "knowledge-retrieval": "this server has no knowledge bases",
-    "knowledge-index": "this server has no knowledge bases",
+    "knowledge-index": "this server only reads knowledge bases (it maps them to local files)",
     "datasource": "this server has no data sources",
 }
 CONTAINER_TYPES = frozenset({"iteration", "loop"})

@@ -60,6 +60,11 @@ class RunStopped(Exception):
     """The stop flag was raised."""
 
 
+class RunDetached(Exception):
+    """The run left this process while paused (its state stays in the database, and whichever
+    worker resumes it goes on from there): unwind without ending it."""
+
+
 class RunFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -161,6 +166,14 @@ class WorkflowRunner:
     router: StreamRouter | None = None
     # The execution id of each node's latest run (agent nodes tag their `agent_log` records).
     execution_ids: dict[str, str] = field(default_factory=dict)
+    # Top-level nodes that finished, with the handle each chose (what a resumed run replays).
+    completed: dict[str, str] = field(default_factory=dict)
+    # A resumed run (see `impl.engine.snapshot`): the nodes to replay without running them, and
+    # the execution of the node it paused in (which goes on without a second `node_started`).
+    replay: dict[str, str] = field(default_factory=dict)
+    resumed_execution: dict[str, Any] | None = None
+    # The passages the latest llm node with a context cited (a chatflow's `retriever_resources`).
+    retriever_resources: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.router = StreamRouter(self.graph, lambda: self.pool, self.mode, self._emit_text)
@@ -367,13 +380,35 @@ class WorkflowRunner:
         return data
 
     async def execute(self, node: Node, predecessor: str | None, scope: Scope) -> NodeResult:
+        top = scope.container is None
+        if top and node.id in self.replay:  # ran before the pause: its outputs are in the pool
+            handle = self.replay.pop(node.id)
+            self.completed[node.id] = handle
+            return NodeResult(outputs=dict(self.root_pool.values.get(node.id) or {}), handle=handle)
+        resumed = self.resumed_execution
+        if top and resumed is not None and resumed.get("node_id") == node.id:
+            self.resumed_execution = None
+            result = await self._execute(node, predecessor, scope, dict(resumed))
+        else:
+            result = await self._execute(node, predecessor, scope, None)
+        if top:
+            self.completed[node.id] = result.handle
+        return result
+
+    async def _execute(
+        self, node: Node, predecessor: str | None, scope: Scope, resumed: dict[str, Any] | None
+    ) -> NodeResult:
         handler = HANDLERS.get(node.type, unsupported_node)
         silent = node.type in SILENT_TYPES
-        if not silent:  # total_steps counts the node executions a client sees
-            self.index += 1
-        exec_id = str(uuid.uuid4())
+        if resumed is not None:  # the execution the run paused in: same id, index and start
+            base = resumed
+            exec_id = str(base["id"])
+        else:
+            if not silent:  # total_steps counts the node executions a client sees
+                self.index += 1
+            exec_id = str(uuid.uuid4())
+            base = self._base(node, exec_id, self.index, predecessor, scope)
         self.execution_ids[node.id] = exec_id
-        base = self._base(node, exec_id, self.index, predecessor, scope)
 
         def send(event: str, data: dict[str, Any], record: bool = True) -> None:
             if record and node.type not in MARKER_TYPES:
@@ -381,7 +416,8 @@ class WorkflowRunner:
             if not silent:
                 self.emit(event, data)
 
-        send("node_started", dict(base), record=False)
+        if resumed is None:
+            send("node_started", dict(base), record=False)
         started = time.monotonic()
         retry = as_mapping(node.data.get("retry_config"))
         max_retries = int(retry.get("max_retries") or 0) if retry.get("retry_enabled") else 0
@@ -397,7 +433,7 @@ class WorkflowRunner:
             except asyncio.CancelledError:
                 send("node_finished", self._finish(base, "stopped", started, None, CANCELLED))
                 raise
-            except RunFailed:
+            except (RunFailed, RunDetached):
                 raise
             except Exception as exc:  # any node failure goes through the error strategy
                 message = getattr(exc, "message", None) or str(exc) or type(exc).__name__

@@ -14,6 +14,7 @@ from impl.routing import operation
 from impl.services import starters
 from impl.services.turns import generation
 from impl.services.turns.tracing import resolve_trace_id
+from impl.services.workflows import resume
 
 
 def generate_params(kind: generation.Kind, body: dict[str, Any]) -> generation.GenerateParams:
@@ -55,7 +56,11 @@ async def generate(kind: generation.Kind, body: dict[str, Any], token_info: dict
 async def stop(task_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> ConnexionResponse:
     """Stop the caller's running generation `task_id` (always success)."""
     ctx = app_context(token_info)
-    await generation.stop(ctx, body_user(body, required=True) or "", task_id)
+    user = body_user(body, required=True) or ""
+    if ctx.mode == "advanced-chat":  # also reaches a turn paused at a form that nobody waits on
+        await resume.stop_task(ctx, user, task_id)
+    else:
+        await generation.stop(ctx, user, task_id)
     return json_response({"result": "success"})
 
 

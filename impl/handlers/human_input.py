@@ -8,7 +8,7 @@ from connexion.lifecycle import ConnexionResponse
 
 from impl.handlers._common import app_context, body_user, json_response
 from impl.routing import operation
-from impl.services.workflows import human_input
+from impl.services.workflows import human_input, resume
 
 
 @operation("getChatflowHumanInputForm")
@@ -22,4 +22,4 @@ async def submit_human_input_form(
 ) -> ConnexionResponse:
     ctx = app_context(token_info)
     body_user(body, required=True)
-    return json_response(await human_input.submit(ctx, form_token, body.get("inputs"), body.get("action")))
+    return json_response(await resume.submit(ctx, form_token, body.get("inputs"), body.get("action")))

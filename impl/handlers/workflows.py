@@ -12,7 +12,7 @@ from impl.handlers._common import app_context, body_user, json_response, query_u
 from impl.handlers.conversations import query_int, query_str
 from impl.routing import operation
 from impl.services.turns.generation import ping_interval
-from impl.services.workflows import app_runs, graph_run
+from impl.services.workflows import app_runs, graph_run, resume
 
 
 async def _run(body: dict[str, Any], token_info: dict[str, Any], workflow_id: str | None) -> Any:
@@ -62,7 +62,7 @@ async def stop_workflow_task(
 ) -> ConnexionResponse:
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
-    await graph_run.stop_task(ctx, user, task_id)
+    await resume.stop_task(ctx, user, task_id)
     return json_response({"result": "success"})
 
 

@@ -19,9 +19,11 @@ from impl.providers.base import (
     ProviderQuotaExceededError,
     RateLimitError,
     StreamItem,
+    StructuredOutputMode,
     TextDelta,
     Usage,
     collect,
+    structured_output_mode,
     until_stopped,
 )
 from impl.providers.builtin import BuiltinModel
@@ -49,6 +51,7 @@ __all__ = [
     "ProviderQuotaExceededError",
     "RateLimitError",
     "StreamItem",
+    "StructuredOutputMode",
     "TextDelta",
     "Usage",
     "build_model",
@@ -57,6 +60,7 @@ __all__ = [
     "is_configured",
     "provider_key",
     "resolve",
+    "structured_output_mode",
     "until_stopped",
 ]
 

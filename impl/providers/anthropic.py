@@ -32,6 +32,9 @@ from impl.providers.function_calling import AgentItem, AgentTurn, ToolCall, Tool
 from impl.providers.openai_compatible import error_for_status, error_text
 
 API_VERSION = "2023-06-01"
+# Dify's code-block mode for `response_format` (JSON or XML) on Claude: the answer is asked
+# for inside a fenced block that the assistant turn already opens, and the fence ends it.
+BLOCK_STOPS = ("```\n", "\n```")
 DEFAULT_MAX_TOKENS = 4096
 FORWARDED = ("temperature", "top_p", "top_k")
 
@@ -99,8 +102,25 @@ def error_for(status: int, body: bytes) -> ProviderError:
     return error_for_status(status, message)
 
 
+def block_mode_system(instructions: str, block: str) -> str:
+    """The system prompt of code-block mode around the app's own instructions."""
+    return (
+        f"Answer only with a {block} code block: everything you write goes inside one fenced "
+        f"block tagged {block}, with no words before or after it, and the content must be valid "
+        f"{block}.\nFollow these instructions for the content:\n<instructions>\n{instructions}\n"
+        "</instructions>"
+    )
+
+
 class AnthropicModel:
-    """Claude over the Messages API, as a chat model and as a function-calling model."""
+    """Claude over the Messages API, as a chat model and as a function-calling model.
+
+    A `response_format` parameter (Dify's `JSON` / `XML` options for Claude) switches on Dify's
+    code-block mode: the system prompt asks for one fenced block, the assistant turn is
+    pre-filled with the opening fence and the closing fence is a stop sequence.  Structured
+    output goes by instruction (`prompt` mode) with `response_format: JSON`."""
+
+    json_response_format = "JSON"
 
     def __init__(
         self,
@@ -234,7 +254,15 @@ class AnthropicModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system" and m.content)
         messages = [_message(m, self.supports_vision) for m in request.messages if m.role != "system"]
-        items = self._run(self.payload(system, messages, request.params, ()))
+        params = dict(request.params)
+        block = params.pop("response_format", None)
+        if isinstance(block, str) and block:
+            system = block_mode_system(system or f"Please output a valid {block} object.", block)
+            messages.append({"role": "assistant", "content": f"\n```{block}"})
+            stop = params.get("stop") or []
+            stop = list(stop) if isinstance(stop, list | tuple) else [str(stop)]
+            params["stop"] = stop + [s for s in BLOCK_STOPS if s not in stop]
+        items = self._run(self.payload(system, messages, params, ()))
         async with contextlib.aclosing(items):  # type: ignore[type-var]
             async for item in items:
                 if isinstance(item, TextDelta | Usage):

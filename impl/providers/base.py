@@ -56,6 +56,21 @@ class Usage:
 StreamItem = TextDelta | Usage
 
 
+# How a model takes the JSON schema of an LLM node's structured output (Dify decides by the
+# model's `support_structure_output`): "native" in the `json_schema` model parameter prepared as
+# Dify prepares it for such models (boolean types asked as strings), "as-declared" in that
+# parameter unchanged (the builtin model), "prompt" as an instruction in the system prompt.
+# A model without a `structured_output` attribute is "prompt".
+StructuredOutputMode = Literal["native", "as-declared", "prompt"]
+
+
+def structured_output_mode(model: object) -> StructuredOutputMode:
+    mode = getattr(model, "structured_output", "prompt")
+    if mode == "native":
+        return "native"
+    return "as-declared" if mode == "as-declared" else "prompt"
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A chat model. `stream` yields text deltas and ends with exactly one `Usage`."""

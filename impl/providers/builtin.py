@@ -11,11 +11,22 @@ Test knobs, from the DSL's `completion_params` or from markers in the query / in
 | `reply_tokens` (int)     | `[[tokens:200]]`            | pad the reply to at least this many tokens    |
 | `fail` (error code)      | `[[fail:rate_limit_error]]` | raise that provider error before any output   |
 | `fail_after` (int)       | `[[fail-after:3:CODE]]`     | raise after that many tokens were streamed    |
+
+JSON answers, from the `completion_params` Dify's LLM node and model settings use: with
+`response_format: json_schema` and a `json_schema` parameter (what an LLM node with structured
+output sends: `{"name": ..., "schema": {...}}` as JSON text, or the bare schema) the reply is one
+JSON object conforming to the schema, built deterministically by `impl.providers.builtin_json`
+(strings from the last user message, numbers 0 within their bounds, booleans false, arrays of one
+item, enums their first value, every listed property present, nested objects recursively).  With
+`response_format: json_object` (or Dify's `JSON`) and no schema the reply is
+`{"answer": "<the usual reply>"}`.  JSON replies are never padded by `reply_tokens`; the failure
+knobs still apply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -29,6 +40,7 @@ from impl.providers.base import (
     TextDelta,
     Usage,
 )
+from impl.providers.builtin_json import instance
 
 MAX_DELAY = 1.0
 MAX_TOKENS = 5000
@@ -107,10 +119,40 @@ def suggestions_for(text: str) -> list[str]:
     ]
 
 
+def _json_schema(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The schema asked for by `response_format: json_schema` + `json_schema`, if any."""
+    fmt = params.get("response_format")
+    if isinstance(fmt, Mapping):
+        if fmt.get("type") != "json_schema":
+            return None
+        raw: Any = fmt.get("json_schema")
+    elif fmt == "json_schema":
+        raw = params.get("json_schema")
+    else:
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, Mapping):
+        return None
+    inner = raw.get("schema")
+    return inner if isinstance(inner, Mapping) and "name" in raw else raw
+
+
+def json_mode(params: Mapping[str, Any]) -> bool:
+    """Whether the params ask for a JSON object without a schema (Dify's `json_object` / `JSON`)."""
+    fmt = params.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else fmt
+    return kind in ("json_object", "JSON")
+
+
 class BuiltinModel:
     """Deterministic offline model with vision (it counts the images it is given)."""
 
     supports_vision = True
+    structured_output = "as-declared"
 
     def __init__(self, name: str = "builtin-echo") -> None:
         self.name = name
@@ -124,6 +166,10 @@ class BuiltinModel:
         if request.purpose == "suggestions":
             return "\n".join(suggestions_for(last.content if last else ""))
         query = _strip_markers(last.content) if last else ""
+        if request.purpose in ("chat", "completion"):
+            schema = _json_schema(request.params)
+            if schema is not None:
+                return json.dumps(instance(schema, query), ensure_ascii=False)
         system = " ".join(_strip_markers(m.content) for m in messages if m.role == "system")
         turns = sum(1 for m in messages if m.role == "assistant")
         parts = [f"You said: {query}." if query else "You said nothing."]
@@ -137,7 +183,10 @@ class BuiltinModel:
         if images:
             parts.append(f"I received {images} image{'s' if images != 1 else ''}.")
         parts.append("This reply comes from the builtin model.")
-        return " ".join(parts)
+        reply = " ".join(parts)
+        if request.purpose in ("chat", "completion") and json_mode(request.params):
+            return json.dumps({"answer": reply}, ensure_ascii=False)
+        return reply
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         knobs = _knobs(request)
@@ -147,7 +196,8 @@ class BuiltinModel:
         fail_after = _int(knobs.get("fail_after"), 0, MAX_TOKENS) if fail else 0
         tokens = _tokens(self._reply(request))
         want = _int(knobs.get("reply_tokens"), 0, MAX_TOKENS)
-        if request.purpose in ("chat", "completion") and want > len(tokens):
+        padded = _json_schema(request.params) is None and not json_mode(request.params)
+        if request.purpose in ("chat", "completion") and padded and want > len(tokens):
             if tokens and not tokens[-1].endswith(" "):
                 tokens[-1] += " "
             tokens.extend(f"word{i} " for i in range(len(tokens), want))

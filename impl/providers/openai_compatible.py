@@ -79,6 +79,29 @@ def error_for_status(status: int, message: str) -> ProviderError:
     return CompletionRequestError(f"[{status}] {message}")
 
 
+def response_format_json(params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The body's `response_format` from the DSL's params, as Dify's OpenAI-style providers build
+    it: `json_schema` takes the `json_schema` parameter (JSON text) as the schema object, any other
+    name becomes `{"type": name}`, an object passes as it is."""
+    fmt = params.get("response_format")
+    if not fmt:
+        return None
+    if isinstance(fmt, Mapping):
+        return dict(fmt)
+    if fmt == "json_schema":
+        raw = params.get("json_schema")
+        if not raw:
+            raise CompletionRequestError("Must define JSON Schema when the response format is json_schema")
+        try:
+            schema = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            schema = None
+        if not isinstance(schema, Mapping):
+            raise CompletionRequestError(f"not correct json_schema format: {raw}")
+        return {"type": "json_schema", "json_schema": dict(schema)}
+    return {"type": str(fmt)}
+
+
 def chat_payload(
     model: str,
     messages: list[dict[str, Any]],
@@ -98,6 +121,11 @@ def chat_payload(
     for key in FORWARDED_PARAMS:
         if params.get(key) is not None:
             payload[key] = params[key]
+    response_format = response_format_json(params)
+    if response_format is not None:
+        payload["response_format"] = response_format
+    else:
+        payload.pop("response_format", None)
     return payload
 
 
@@ -161,7 +189,10 @@ def chunk_usage(chunk: Mapping[str, Any]) -> Usage | None:
 
 
 class OpenAICompatibleModel:
-    """Streams `/chat/completions` with `stream_options.include_usage`."""
+    """Streams `/chat/completions` with `stream_options.include_usage`.  Structured output is
+    native: the schema goes out as `response_format: {type: json_schema, ...}`."""
+
+    structured_output = "native"
 
     def __init__(
         self,

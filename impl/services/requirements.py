@@ -12,9 +12,9 @@ node (or, for a chat app's model, the request) with a clear Dify error.
 | `tools`      | agent tools (`agent_mode.tools`), workflow tool and agent nodes   | `tool_problem`     |
 | `knowledge`  | datasets of a chat app, knowledge-retrieval nodes                 | `knowledge_problem`|
 
-`model_problem` and `tool_problem` are the seams where model routing (`impl.providers.routing`)
-and the tool registry (`impl.tools`) answer; each returns None when the thing is usable, else the
-reason it is not.
+`model_problem`, `tool_problem` and `knowledge_problem` are the seams where model routing
+(`impl.providers.routing`), the tool registry (`impl.tools`) and the local knowledge bases
+(`impl.knowledge`) answer; each returns None when the thing is usable, else the reason it is not.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from impl.engine import Graph, GraphError, graph_problems, parse_graph
+from impl.knowledge import CONFIG_ENV as KNOWLEDGE_ENV
+from impl.knowledge import active as knowledge_config
+from impl.knowledge import env_name
 from impl.providers import is_configured, provider_key
 from impl.services.apps.dsl import MODEL_CONFIG_MODES, WORKFLOW_MODES, ParsedDsl
 from impl.tools import lookup_tool
@@ -76,8 +79,20 @@ def tool_problem(provider_type: str, provider_id: str, tool_name: str, *, in_gra
 
 
 def knowledge_problem(dataset_ids: list[str]) -> str | None:
-    shown = ", ".join(dataset_ids) if dataset_ids else "none named"
-    return f"knowledge bases are not available on this server (datasets: {shown})"
+    """Why some of `dataset_ids` return nothing here, or None when every one is mapped to local
+    files by the knowledge configuration (`impl.knowledge.config`). As in Dify, an unavailable
+    dataset is skipped: the app runs and retrieval returns nothing for it."""
+    try:
+        config = knowledge_config()
+    except ValueError as exc:
+        return f"the knowledge configuration cannot be read ({exc}); retrieval returns nothing"
+    unmapped = [i for i in dataset_ids if config.get(i) is None]
+    if not unmapped:
+        return None
+    return (
+        f"dataset(s) {', '.join(unmapped)} not mapped to local files (set {KNOWLEDGE_ENV} or "
+        f"{env_name(unmapped[0])}); retrieval returns nothing for them"
+    )
 
 
 # ---- the checks ------------------------------------------------------------------------------

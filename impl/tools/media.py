@@ -1,13 +1,15 @@
 """Tools that make files: Dify's `chart` (bar, line, pie: SVG images drawn here, no plotting
 library), `audio` `tts` (the local espeak-ng, WAV), `dalle` (dalle2, dalle3: the routed
 OpenAI-compatible `/images/generations`; on the builtin route a deterministic PNG) and
-`solid_image` (a PNG of one colour).
+`solid_image` (a PNG of one colour) and `qrcode` `qrcode_generator` (a PNG drawn by the `qrcode`
+library, as Dify's tool does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import math
 import shutil
 import struct
@@ -246,6 +248,37 @@ async def solid_image(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     )
 
 
+QR_LEVELS = ("L", "M", "Q", "H")
+MAX_QR_CONTENT = 2953  # the most bytes a QR code (version 40, level L) holds
+
+
+async def qrcode_generator(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    """Dify's `qrcode` tool: its parameter checks and answers; the image a PNG."""
+    import qrcode
+    import qrcode.constants
+
+    content = str(args.get("content") or "")
+    if not content:
+        return ToolResult("Invalid parameter content")
+    try:
+        border = int(args.get("border", 2))
+    except (TypeError, ValueError):
+        return ToolResult("Invalid parameter border")
+    if not 0 <= border <= 100:
+        return ToolResult("Invalid parameter border")
+    level = str(args.get("error_correction") or "")
+    if level not in QR_LEVELS:
+        return ToolResult("Invalid parameter error_correction")
+    if len(content.encode()) > MAX_QR_CONTENT:
+        return ToolResult("Failed to generate QR code")
+    code = qrcode.QRCode(error_correction=getattr(qrcode.constants, f"ERROR_CORRECT_{level}"), border=border)
+    code.add_data(content)
+    code.make(fit=True)
+    out = io.BytesIO()
+    code.make_image().save(out)
+    return ToolResult(files=(ToolFile("qrcode.png", "image/png", out.getvalue()),))
+
+
 _DATA = Param("data", required=True, description="numbers separated by ';', e.g. 10;20;30")
 _TITLE = Param("title", description="chart title")
 _PROMPT = Param("prompt", required=True, description="what the image shows")
@@ -320,5 +353,17 @@ TOOLS: tuple[Tool, ...] = (
             Param("height", type="number"),
         ),
         solid_image,
+    ),
+    Tool(
+        "qrcode",
+        "qrcode_generator",
+        "Generate QR Code",
+        "Generates a QR code image of a text.",
+        (
+            Param("content", required=True, description="the text the QR code holds"),
+            Param("error_correction", type="select", form="form", default="M", options=QR_LEVELS),
+            Param("border", type="number", form="form", default=2),
+        ),
+        qrcode_generator,
     ),
 )

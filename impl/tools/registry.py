@@ -20,6 +20,13 @@ the routing file's MCP mapping (`impl.tools.mcp`).
 | `audio`        | tts (espeak-ng)                                                                 |
 | `dalle`        | dalle2, dalle3 (routed images endpoint)                                         |
 | `image`        | solid_image                                                                     |
+| `qrcode`       | qrcode_generator (PNG)                                                          |
+| `regex`        | regex_extract (in a child process with a time limit)                            |
+| `maths`        | eval_expression (the calculator's evaluator)                                    |
+| `code`         | simple_code (Python 3 / JavaScript in the code sandbox, `impl.sandbox`)         |
+| `md_exporter`  | md_to_docx, md_to_pptx, md_to_xlsx, md_to_csv, md_to_json, md_to_latex,         |
+|                | md_to_html, md_to_html_text, md_to_md, md_to_xml, md_to_ipynb, md_to_codeblock, |
+|                | md_to_pdf, md_to_png (plugin `bowenliang123/md_exporter`; PDF/PNG by Chromium)  |
 """
 
 from __future__ import annotations
@@ -27,11 +34,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from impl.providers.routing import Routes, active, provider_key
-from impl.tools import media, time_tools, utilities, web
+from impl.tools import code_tool, md_exporter, media, time_tools, utilities, web
 from impl.tools.base import Tool, ToolError
 
 BUILTIN: dict[tuple[str, str], Tool] = {
-    (t.provider, t.name): t for t in (*time_tools.TOOLS, *web.TOOLS, *utilities.TOOLS, *media.TOOLS)
+    (t.provider, t.name): t
+    for t in (
+        *time_tools.TOOLS,
+        *web.TOOLS,
+        *utilities.TOOLS,
+        *media.TOOLS,
+        *md_exporter.TOOLS,
+        *code_tool.TOOLS,
+    )
 }
 # Other provider names for the same tools (the names older apps of this server used too).
 PROVIDER_ALIASES: dict[str, str] = {

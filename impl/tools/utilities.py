@@ -1,19 +1,24 @@
-"""Offline utilities: the calculator, Dify's `json_process` tools (parse, insert, replace,
-delete on a `$.a.b[0]` path) and base64 encode/decode.
+"""Offline utilities: the calculator (also Dify's `maths` `eval_expression`), Dify's
+`json_process` tools (parse, insert, replace, delete on a `$.a.b[0]` path), base64 encode/decode
+and Dify's `regex` `regex_extract`.
 
 The calculator parses the expression with `ast` and evaluates only numbers, the operators
 `+ - * / // % **` (bounded exponents), parentheses and a few functions; there is no `eval`.
+`regex_extract` runs Python's `re.findall` in a child process killed after a few seconds, so a
+pattern that backtracks without end costs that child, not the server.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import base64
 import binascii
 import json
 import math
 import operator
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -110,6 +115,69 @@ async def calculator(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
     if not isinstance(expression, str):
         raise ToolError("the argument 'expression' (a string) is required")
     return ToolResult(calculate(expression))
+
+
+async def eval_expression(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    """Dify's `maths` tool: its sentences, this module's evaluator (Dify uses numexpr)."""
+    expression = str(args.get("expression") or "").strip()
+    if not expression:
+        return ToolResult("Invalid expression")
+    try:
+        value = calculate(expression)
+    except ToolError as exc:
+        return ToolResult(f"Invalid expression: {expression}, error: {exc}")
+    return ToolResult(f'The result of the expression "{expression}" is {value}')
+
+
+# --- regex ------------------------------------------------------------------------------------
+
+MAX_REGEX_CONTENT = 1_000_000
+REGEX_SECONDS = 5.0
+_FINDALL = (
+    "import json, re, sys\n"
+    "job = json.load(sys.stdin)\n"
+    "try:\n"
+    "    out = {'result': repr(re.findall(job['expression'], job['content']))}\n"
+    "except Exception as exc:\n"
+    "    out = {'error': str(exc)}\n"
+    "sys.stdout.write(json.dumps(out))\n"
+)
+
+
+async def regex_extract(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    """Dify's `regex` tool: every match of `expression` in `content`, as Python prints the list."""
+    content = str(args.get("content") or "").strip()
+    if not content:
+        return ToolResult("Invalid content")
+    expression = str(args.get("expression") or "").strip()
+    if not expression:
+        return ToolResult("Invalid expression")
+    if len(content) > MAX_REGEX_CONTENT:
+        raise ToolError(f"the content is longer than {MAX_REGEX_CONTENT} characters")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        _FINDALL,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    job = json.dumps({"expression": expression, "content": content}).encode()
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(job), min(REGEX_SECONDS, ctx.timeout))
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return ToolResult("Failed to extract result, error: the expression took too long to match")
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        raise ToolError("the regular expression matcher failed") from None
+    if "error" in answer:
+        return ToolResult(f"Failed to extract result, error: {answer['error']}")
+    return ToolResult(str(answer["result"]))
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -242,6 +310,25 @@ TOOLS: tuple[Tool, ...] = (
         "Evaluates an arithmetic expression such as (2 + 3) * 4.",
         (Param("expression", required=True, description="the expression"),),
         calculator,
+    ),
+    Tool(
+        "maths",
+        "eval_expression",
+        "Evaluate Expression",
+        "Evaluates a mathematical expression such as (2 + 3) * 4.",
+        (Param("expression", required=True, description="the expression"),),
+        eval_expression,
+    ),
+    Tool(
+        "regex",
+        "regex_extract",
+        "Regex Extract",
+        "Extracts every match of a regular expression from a text.",
+        (
+            Param("content", required=True, description="the text to search"),
+            Param("expression", required=True, description="a Python regular expression"),
+        ),
+        regex_extract,
     ),
     Tool(
         "json_process",

@@ -129,7 +129,7 @@ workflow:
 def test_import_warns_about_what_cannot_run_and_check_reports_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("ANTHROPIC_API_KEY", "DIFY_BUILTIN_MODELS", "DIFY_MODEL_ROUTES"):
+    for name in ("ANTHROPIC_API_KEY", "DIFY_BUILTIN_MODELS", "DIFY_MODEL_ROUTES", "DIFY_KNOWLEDGE"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "gaps.yml"
     path.write_text(GAPS_DSL)
@@ -143,8 +143,8 @@ def test_import_warns_about_what_cannot_run_and_check_reports_it(
         "runs answer provider_not_initialize",
         "warning: [tools] node search (Search): tool 'tavily_search' of builtin provider 'tavily' is "
         "neither builtin here nor mapped to an MCP server; the node fails with ToolNodeError",
-        "warning: [knowledge] node recall (Recall): knowledge bases are not available on this server "
-        "(datasets: ds-1)",
+        "warning: [knowledge] node recall (Recall): dataset(s) ds-1 not mapped to local files (set "
+        "DIFY_KNOWLEDGE or DIFY_DATASET_DS_1); retrieval returns nothing for them",
     ]
     match = APP_RE.search(out)
     assert match
@@ -190,8 +190,9 @@ def test_check_names_chat_models_agent_tools_and_datasets(
         "not initialized: set OPENAI_API_KEY on the server; runs answer provider_not_initialize",
         "warning: [tools] model_config.agent_mode: tool 'google_search' of builtin provider 'google' is "
         "neither builtin here nor mapped to an MCP server; chat turns run without it",
-        "warning: [knowledge] model_config.dataset_configs: knowledge bases are not available on this "
-        "server (datasets: ds-7); the app answers without them",
+        "warning: [knowledge] model_config.dataset_configs: dataset(s) ds-7 not mapped to local files "
+        "(set DIFY_KNOWLEDGE or DIFY_DATASET_DS_7); retrieval returns nothing for them; the app answers "
+        "without them",
     ]
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     code, _out, err = _main(capsys, "apps", "check", str(path), "--data-dir", str(tmp_path))

@@ -330,3 +330,86 @@ def test_workers_need_redis_and_an_unreachable_redis_stops_the_start(tmp_path: P
     assert down.returncode != 0
     output = down.stdout + down.stderr
     assert "cannot reach Redis at 127.0.0.1:1/0" in output and "secret" not in output
+
+
+PAUSED_APP = Path(__file__).resolve().parent / "services" / "workflows" / "apps" / "paused_review.yml"
+
+
+def _add_annotations(database_url: str, app_id: str, count: int) -> None:
+    """Many annotations, written straight to PostgreSQL: enabling reply then indexes for a while."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute(
+            "INSERT INTO annotations (id, app_id, question, answer, hit_count, created_at, updated_at) "
+            "SELECT md5(%s || g::text), %s, 'question ' || g || ' about owls, bats and moths', 'a', 0, "
+            "now(), now() FROM generate_series(1, %s) AS g",
+            (app_id, app_id, count),
+        )
+
+
+def test_a_killed_worker_leaves_its_paused_run_to_b_and_its_annotation_job_ends_in_error(
+    tmp_path_factory: pytest.TempPathFactory,
+    pair: tuple[LiveServer, LiveServer],
+    database_url: str,
+    redis_server: RedisServer,
+) -> None:
+    a, b = pair
+    flow_key = lw.install(a, PAUSED_APP.read_text(encoding="utf-8"))[0]
+    chat_key, chat_app, _version = lw.install(a, lw.example_text("chat.yml"))
+    _add_annotations(database_url, chat_app, 60000)
+    victim = start_server(
+        tmp_path_factory.mktemp("scaled-paused"), env=_env(database_url, redis_server), demo=False
+    )
+    try:
+        before = lw.stream(
+            victim, flow_key, "/workflows/run",
+            {"inputs": {"topic": "moths"}, "user": "alice", "response_mode": "streaming"},
+        )  # fmt: skip
+        assert lw.names(before)[-2:] == ["human_input_required", "workflow_paused"]
+        run_id, token = before[0]["workflow_run_id"], before[-2]["data"]["form_token"]
+        with _client(victim, chat_key) as c:
+            body = {"score_threshold": 0.8, "embedding_provider_name": "p", "embedding_model_name": "m"}
+            job = c.post("/apps/annotation-reply/enable", json=body).json()
+            os.kill(victim.process.pid, signal.SIGKILL)  # while the job indexes 60,000 annotations
+        killed = time.monotonic()
+        victim.process.wait(10)
+    finally:
+        victim.stop()
+    with _client(b, chat_key) as c:
+        status = f"/apps/annotation-reply/enable/status/{job['job_id']}"
+        lw.wait_until(lambda: c.get(status).json()["job_status"] == "error", LEASE + 5)
+        ended = c.get(status).json()
+    assert time.monotonic() - killed < LEASE + 3
+    assert "stopped before the job ended" in ended["error_msg"]
+    with _client(a, chat_key) as c:  # every worker reads the same status
+        assert c.get(status).json() == ended
+
+    with _client(b, flow_key) as c:  # crash recovery ran meanwhile and left the paused run alone
+        assert c.get(f"/workflows/run/{run_id}").json()["status"] == "paused"
+    followed: dict[str, list[dict[str, Any]]] = {}
+    path = f"/workflow/{run_id}/events"
+    follow = threading.Thread(
+        target=lambda: followed.update(
+            e=lw.stream(
+                b, flow_key, path, {}, method="GET", params={"user": "alice", "continue_on_pause": "true"}
+            )
+        )
+    )
+    follow.start()
+    with _client(b, flow_key) as c:
+        resp = c.post(
+            f"/form/human_input/{token}",
+            json={"inputs": {"reviewer": "Kim", "remark": "ok"}, "action": "accept", "user": "alice"},
+        )
+        assert resp.status_code == 200, resp.text
+        lw.wait_until(lambda: c.get(f"/workflows/run/{run_id}").json()["status"] == "succeeded", 20)
+        detail = c.get(f"/workflows/run/{run_id}").json()
+    assert detail["outputs"]["verdict"] == "Kim accepted (ok) on moths"
+    follow.join(30)
+    assert not follow.is_alive()
+    events = followed["e"]
+    assert lw.names(events)[: len(before)] == lw.names(before)
+    assert "human_input_form_filled" in lw.names(events)
+    assert events[-1]["event"] == "workflow_finished" and events[-1]["data"]["status"] == "succeeded"
+    assert lw.node_ids(events).count("draft") == 1

@@ -1,7 +1,8 @@
 """A small OpenAI-style `/chat/completions` server for provider and app tests, run under uvicorn in a thread.
 
 The model name picks the behaviour: `ok`, `unauthorized`, `rate-limited`, `quota`, `broken`
-(HTTP 500), `cut` (the stream stops mid-way without `[DONE]`), `missing` (404), `garbage`.
+(HTTP 500), `cut` (the stream stops mid-way without `[DONE]`), `missing` (404), `garbage`,
+`json` (the reply is the JSON object `JSON_REPLY`, streamed in pieces).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from support.threaded_server import serve_in_thread
 
 API_KEY = "sk-test"
 REPLY = ["Hello", " from", " the", " fake", " server", "."]
+JSON_REPLY = ['{"items": [', '"from", "the fake"', '], "count": 2', ', "done": "true"}']
 
 
 def sse(body: dict[str, Any]) -> bytes:
@@ -61,7 +63,7 @@ async def completions(request: Request) -> Response:
         if model == "garbage":
             yield b"data: {not json\n\n"
             return
-        for i, piece in enumerate(REPLY):
+        for i, piece in enumerate(JSON_REPLY if model == "json" else REPLY):
             if model == "cut" and i == 3:
                 return
             yield _chunk(piece)

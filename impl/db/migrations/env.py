@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from impl.db import (
     chat_extras_models,  # noqa: F401  (registers the annotation and agent tables)
+    knowledge_models,  # noqa: F401  (registers the local knowledge index)
     lease_models,  # noqa: F401  (registers the run lease table)
     workflow_models,  # noqa: F401  (registers the workflow tables on Base.metadata)
 )

@@ -7,6 +7,7 @@ import impl.engine.nodes.containers
 import impl.engine.nodes.documents
 import impl.engine.nodes.http
 import impl.engine.nodes.human
+import impl.engine.nodes.knowledge
 import impl.engine.nodes.lists
 import impl.engine.nodes.llm
 import impl.engine.nodes.tool  # noqa: F401

@@ -15,10 +15,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from impl.engine.graph import Node
+from impl.engine.nodes import structured
 from impl.engine.nodes.basic import render_jinja
 from impl.engine.runner import NodeError, NodeResult, Scope, WorkflowRunner, handles
 from impl.engine.variables import as_mapping, selector_of, to_text
-from impl.providers import ImageInput, ModelRequest, PromptMessage, TextDelta, Usage, until_stopped
+from impl.providers import (
+    ImageInput,
+    ModelRequest,
+    PromptMessage,
+    TextDelta,
+    Usage,
+    structured_output_mode,
+    until_stopped,
+)
 from impl.providers.builtin import count_tokens
 
 ROLES = ("system", "user", "assistant")
@@ -56,15 +65,30 @@ def _history(runner: WorkflowRunner, node: Node) -> list[PromptMessage]:
 
 
 async def invoke(
-    runner: WorkflowRunner, node: Node, messages: list[PromptMessage], *, stream: bool
+    runner: WorkflowRunner,
+    node: Node,
+    messages: list[PromptMessage],
+    *,
+    stream: bool,
+    schema: Mapping[str, Any] | None = None,
 ) -> tuple[str, Usage]:
-    """Run the node's model; tokens go to the stream router when `stream` is set."""
+    """Run the node's model; tokens go to the stream router when `stream` is set.  With a
+    structured-output `schema` the model is asked for JSON conforming to it (natively or by
+    instruction, see `structured`)."""
     section = _model_section(node)
     model = runner.hooks.build_model(section)
-    params = section.get("completion_params")
-    request = ModelRequest(
-        messages=tuple(messages), params=dict(params) if isinstance(params, Mapping) else {}
-    )
+    raw = section.get("completion_params")
+    params = dict(raw) if isinstance(raw, Mapping) else {}
+    if schema is not None:
+        mode = structured_output_mode(model)
+        if mode == "prompt":
+            messages = structured.with_instruction(messages, schema)
+            json_format = getattr(model, "json_response_format", None)
+            if isinstance(json_format, str):  # the model's JSON mode, as Dify sets it
+                params["response_format"] = json_format
+        else:
+            params.update(structured.schema_params(schema, mode))
+    request = ModelRequest(messages=tuple(messages), params=params)
     parts: list[str] = []
     usage: Usage | None = None
     items = until_stopped(model.stream(request), runner.stop_event, on_stop=runner.check_stop)
@@ -112,12 +136,72 @@ def _prompt_text(runner: WorkflowRunner, node: Node, item: Mapping[str, Any], co
     return text.replace("{{#context#}}", context)
 
 
+# The keys of a cited passage on the wire (`RetrieverResource` of the spec).
+_RESOURCE_KEYS = {
+    "position": "position",
+    "dataset_id": "dataset_id",
+    "dataset_name": "dataset_name",
+    "document_id": "document_id",
+    "document_name": "document_name",
+    "data_source_type": "data_source_type",
+    "segment_id": "segment_id",
+    "score": "score",
+    "hit_count": "segment_hit_count",
+    "word_count": "segment_word_count",
+    "segment_position": "segment_position",
+    "index_node_hash": "segment_index_node_hash",
+}
+
+
+def citation(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The citation of a knowledge-retrieval result item (Dify's `_convert_to_original_retriever_
+    resource`): only items whose `metadata._source` is `knowledge`."""
+    metadata = item.get("metadata")
+    if not isinstance(metadata, Mapping) or metadata.get("_source") != "knowledge":
+        return None
+    resource = {wire: metadata.get(key) for wire, key in _RESOURCE_KEYS.items()}
+    resource["content"] = item.get("content")
+    return resource
+
+
+def llm_context(runner: WorkflowRunner, node: Node) -> tuple[str, list[dict[str, Any]]] | None:
+    """The text `{{#context#}}` stands for and the passages it cites (Dify's `_fetch_context`):
+    a string is used as it is; a list joins its strings and its items' `content` with newlines
+    (an object without `content` fails the node). None when the node has no context."""
+    config = node.data.get("context")
+    if not isinstance(config, Mapping) or not config.get("enabled"):
+        return None
+    selector = selector_of(config.get("variable_selector"))
+    if not selector:
+        return None
+    value = runner.pool.value(selector)
+    if isinstance(value, str):
+        return value, []
+    if not isinstance(value, list):  # Dify reads only strings and arrays
+        return None
+    parts: list[str] = []
+    resources: list[dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        if not isinstance(item, Mapping) or "content" not in item:
+            raise NodeError(f"Invalid context structure: {item}", "InvalidContextStructureError")
+        parts.append(to_text(item["content"]))
+        resource = citation(item)
+        if resource is not None:
+            resources.append(resource)
+    return "\n".join(parts).strip(), resources
+
+
 @handles("llm")
 async def llm_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeResult:
+    schema = structured.node_schema(node)
     context = ""
-    ctx_cfg = node.data.get("context")
-    if isinstance(ctx_cfg, Mapping) and ctx_cfg.get("enabled"):
-        context = to_text(runner.pool.value(selector_of(ctx_cfg.get("variable_selector"))))
+    fetched = llm_context(runner, node)
+    if fetched is not None:
+        context, resources = fetched
+        runner.retriever_resources = resources
     template = node.data.get("prompt_template")
     items = template if isinstance(template, list) else [template] if isinstance(template, Mapping) else []
     messages: list[PromptMessage] = []
@@ -148,10 +232,13 @@ async def llm_node(runner: WorkflowRunner, node: Node, _scope: Scope) -> NodeRes
     if images:
         last = max(i for i, m in enumerate(messages) if m.role == "user")
         messages[last] = PromptMessage("user", messages[last].content, images)
-    text, usage = await invoke(runner, node, messages, stream=True)
+    text, usage = await invoke(runner, node, messages, stream=True, schema=schema)
     section = _model_section(node)
+    outputs: dict[str, Any] = {"text": text, "usage": usage_json(usage), "finish_reason": "stop"}
+    if schema is not None:
+        outputs["structured_output"] = structured.parse(text)
     return NodeResult(
-        outputs={"text": text, "usage": usage_json(usage), "finish_reason": "stop"},
+        outputs=outputs,
         inputs={},
         process_data={
             "model_mode": str(section.get("mode") or "chat"),

@@ -75,6 +75,7 @@ async def agent_config(model_config: Mapping[str, Any] | None) -> AgentConfig:
     if not isinstance(limit, int) or isinstance(limit, bool):
         limit = DEFAULT_MAX_ITERATION
     tools = await agent_tools.configured_tools(mode)
+    tools += await agent_tools.dataset_tools(model_config)
     return AgentConfig(tools, max(1, min(limit, MAX_ITERATION)), str(mode.get("strategy") or "function_call"))
 
 

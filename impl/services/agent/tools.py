@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from impl import runtime
+from impl.engine.nodes.knowledge import DatasetInfo
+from impl.knowledge import LocalKnowledge
+from impl.services.turns.knowledge import dataset_ids
 from impl.tools import (
+    Param,
     Tool,
     ToolContext,
     ToolError,
@@ -33,7 +37,15 @@ from impl.tools import (
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["ConfiguredTool", "Observation", "ToolFile", "configured_tools", "invoke", "missing_tools"]
+__all__ = [
+    "ConfiguredTool",
+    "Observation",
+    "ToolFile",
+    "configured_tools",
+    "dataset_tools",
+    "invoke",
+    "missing_tools",
+]
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,49 @@ async def configured_tools(agent_mode: Mapping[str, Any] | None) -> list[Configu
             ConfiguredTool(tool, dict(fixed) if isinstance(fixed, Mapping) else {}, str(label or tool.label))
         )
     return found
+
+
+def _dataset_tool(kb: LocalKnowledge, dataset: DatasetInfo) -> ConfiguredTool:
+    """One available dataset as a tool (Dify's `DatasetRetrieverTool`): `dataset_<id>` with a
+    `query` argument; the observation is the matching passages, best first, one per line."""
+
+    async def run(args: Mapping[str, Any], _ctx: ToolContext) -> ToolResult:
+        query = str(args.get("query") or "")
+        if not query:
+            return ToolResult(text="")
+        passages = await kb.search(dataset.id, query, dataset.top_k, dataset.score_threshold)
+        if passages:
+            await kb.record_hits([p.segment_id for p in passages])
+        return ToolResult(text="\n".join(p.content for p in passages))
+
+    description = (
+        dataset.description or f"useful for when you want to answer queries about the {dataset.name}"
+    )
+    tool = Tool(
+        provider="dataset",
+        name="dataset_" + dataset.id.replace("-", "_"),
+        label=dataset.name,
+        description=description.replace("\n", " "),
+        params=(
+            Param(
+                "query",
+                required=True,
+                description="Query for the dataset to be used to retrieve the dataset.",
+            ),
+        ),
+        run=run,
+        origin="dataset",
+    )
+    return ConfiguredTool(tool, {}, dataset.name)
+
+
+async def dataset_tools(model_config: Mapping[str, Any] | None) -> list[ConfiguredTool]:
+    """The app's available datasets (`dataset_configs`, mapped to local files) as retrieval tools."""
+    ids = dataset_ids(model_config or {})
+    if not ids:
+        return []
+    kb = LocalKnowledge(runtime.current().database)
+    return [_dataset_tool(kb, d) for d in await kb.available(ids)]
 
 
 def allowed_hosts() -> tuple[str, ...]:

@@ -2,6 +2,9 @@
 
 Switching annotation reply on or off runs as a background job (`waiting` → `processing` →
 `completed` or `error`), as in Dify, because enabling indexes every annotation of the app.
+The job's row is its status for every worker; the worker running it holds a run lease
+(`impl.services.runs.leases`) until it ends, so a job whose worker died ends `error` with a
+message saying so instead of staying `processing`.
 The index is the lexical TF-IDF model of `impl.services.annotations.similarity` (why lexical:
 see there);
 the embedding provider and model named in the request are recorded and reported, and do not
@@ -30,6 +33,7 @@ from impl.db.models import utcnow
 from impl.errors import invalid_param
 from impl.services.annotations.similarity import MAX_INDEXED_CHARS, Index
 from impl.services.apps.scope import AppScope
+from impl.services.runs import leases
 
 log = logging.getLogger("impl.annotation_reply")
 
@@ -104,6 +108,7 @@ async def start_job(ctx: AppScope, action: str, body: Any) -> dict[str, Any]:
         session.add(job)
         await session.flush()
         job_id = job.id
+        session.add(leases.new_lease(job_id, ctx.app_id, annotation_job_id=job_id))
     task = asyncio.create_task(_run_job(job_id, ctx.app_id, action, settings))
     _jobs.add(task)
     task.add_done_callback(_jobs.discard)
@@ -111,11 +116,14 @@ async def start_job(ctx: AppScope, action: str, body: Any) -> dict[str, Any]:
 
 
 async def _set_status(job_id: str, status: str, error: str = "") -> None:
+    """Write the job's status; its end (`completed`, `error`) drops its lease in the same write."""
     async with runtime.current().database.transaction() as session:
         job = await session.get(AnnotationJob, job_id)
-        if job is not None:
+        if job is not None and job.status in ("waiting", "processing"):
             job.status = status
             job.error_msg = error
+        if status in ("completed", "error"):
+            await leases.drop_in(session, job_id)
 
 
 async def _run_job(job_id: str, app_id: str, action: str, settings: dict[str, Any]) -> None:

@@ -58,6 +58,13 @@ async def _feedbacks(session: AsyncSession, ids: list[str]) -> dict[str, str]:
     return {mid: rating for mid, rating in rows}
 
 
+def _citations(row: Message) -> list[dict[str, Any]]:
+    """The passages the answer cited (stored in its metadata), each with its message id."""
+    stored = (row.message_metadata or {}).get("retriever_resources")
+    items = stored if isinstance(stored, list) else []
+    return [{**item, "message_id": row.id} for item in items if isinstance(item, dict)]
+
+
 def message_json(row: Message, files: list[dict[str, Any]], rating: str | None) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -68,7 +75,7 @@ def message_json(row: Message, files: list[dict[str, Any]], rating: str | None) 
         "answer": row.answer,
         "message_files": files,
         "feedback": {"rating": rating} if rating else None,
-        "retriever_resources": [],
+        "retriever_resources": _citations(row),
         "agent_thoughts": [],
         "status": row.status,
         "error": row.error,

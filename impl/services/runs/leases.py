@@ -6,7 +6,9 @@ leases of its own runs and reaps the others' that expired, or whose process on t
 gone (so a restarted single server ends its previous runs at startup). Reaping ends the run as
 its worker would have, with an error: the message keeps the answer checkpointed so far and gets
 status `error`; the workflow run becomes `failed` with `finished_at`; followers of the run's
-event log receive `workflow_finished` (and `error` for a chatflow turn) and their streams close.
+event log receive `workflow_finished` (and `error` for a chatflow turn) and their streams close;
+an annotation-reply job ends with status `error`. Other concerns that need a round of the same
+keeper (the waiters of paused runs) pass it callables (`Keeper(rounds=...)`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +26,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl import runtime
+from impl.db.chat_extras_models import AnnotationJob
 from impl.db.lease_models import RunLease
 from impl.db.models import EndUser, Message, to_unix, utcnow
 from impl.db.workflow_models import WorkflowRun
@@ -31,6 +35,7 @@ from impl.tasks import TaskRegistry
 log = logging.getLogger("impl.leases")
 
 LEASE_LOST = "The worker running this task stopped before the task ended (its lease expired)."
+JOB_LOST = "The worker running this job stopped before the job ended (its lease expired)."
 ERROR_CODE = ("internal_server_error", 500)
 HOST = socket.gethostname()
 
@@ -45,14 +50,21 @@ def lease_seconds() -> float:
     return runtime.current().settings.run_lease_seconds
 
 
-def new_lease(task_id: str, app_id: str, *, message_id: str | None = None,
-              workflow_run_id: str | None = None) -> RunLease:  # fmt: skip
+def new_lease(
+    task_id: str,
+    app_id: str,
+    *,
+    message_id: str | None = None,
+    workflow_run_id: str | None = None,
+    annotation_job_id: str | None = None,
+) -> RunLease:
     """The lease row of a run starting in this process (add it with the run's first rows)."""
     return RunLease(
         task_id=task_id,
         app_id=app_id,
         message_id=message_id,
         workflow_run_id=workflow_run_id,
+        annotation_job_id=annotation_job_id,
         worker=registry().worker,
         host=HOST,
         pid=os.getpid(),
@@ -82,13 +94,17 @@ async def renew() -> None:
 
 
 def _process_gone(lease: RunLease) -> bool:
-    """A lease of another process on this host whose process no longer exists."""
-    if lease.host != HOST or lease.worker == registry().worker:
+    return process_gone(lease.worker, lease.host, lease.pid)
+
+
+def process_gone(worker: str, host: str | None, pid: int | None) -> bool:
+    """Whether `worker` is another process on this host that no longer exists."""
+    if host != HOST or pid is None or worker == registry().worker:
         return False
-    if lease.pid == os.getpid():
+    if pid == os.getpid():
         return True  # an earlier incarnation of this process (a restarted container keeps its pid)
     try:
-        os.kill(lease.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except OSError:
@@ -138,6 +154,15 @@ async def _end_orphan(lease: RunLease, now: datetime) -> bool:
                 .where(Message.id == lease.message_id, Message.status == "normal")
                 .values(status="error", error=LEASE_LOST)
             )
+        if lease.annotation_job_id is not None:
+            await session.execute(
+                update(AnnotationJob)
+                .where(
+                    AnnotationJob.id == lease.annotation_job_id,
+                    AnnotationJob.status.in_(("waiting", "processing")),
+                )
+                .values(status="error", error_msg=JOB_LOST)
+            )
         if lease.workflow_run_id is not None:
             row = await session.get(WorkflowRun, lease.workflow_run_id)
             if row is not None and row.status in ("running", "paused"):
@@ -159,9 +184,9 @@ async def _end_orphan(lease: RunLease, now: datetime) -> bool:
     return True
 
 
-def final_events(row: WorkflowRun, user: EndUser | None) -> list[dict[str, Any]]:
-    """The terminal events of a run whose worker died: `workflow_finished` (failed), and for a
-    chatflow turn the `error` that ends its stream."""
+def final_events(row: WorkflowRun, user: EndUser | None, message: str = LEASE_LOST) -> list[dict[str, Any]]:
+    """The terminal events of a run whose worker died (or that cannot go on): `workflow_finished`
+    (failed), and for a chatflow turn the `error` that ends its stream."""
     data: dict[str, Any] = {
         "id": row.id,
         "workflow_id": row.workflow_id,
@@ -189,16 +214,21 @@ def final_events(row: WorkflowRun, user: EndUser | None) -> list[dict[str, Any]]
     finished.update(chat)
     finished["created_at"] = to_unix(row.created_at)
     code, status = ERROR_CODE
-    error = {"event": "error", "task_id": row.task_id, **chat, "code": code, "message": LEASE_LOST,
+    error = {"event": "error", "task_id": row.task_id, **chat, "code": code, "message": message,
              "status": status}  # fmt: skip
     return [finished, error]
 
 
-class Keeper:
-    """Renews this process's leases and reaps the dead ones, every third of the lease."""
+Round = Callable[[], Awaitable[object]]
 
-    def __init__(self) -> None:
+
+class Keeper:
+    """Renews this process's leases and reaps the dead ones, every third of the lease; then runs
+    each of `rounds` (also once at start)."""
+
+    def __init__(self, rounds: Sequence[Round] = ()) -> None:
         self._task: asyncio.Task[None] | None = None
+        self.rounds = list(rounds)
 
     async def start(self) -> None:
         try:
@@ -207,7 +237,15 @@ class Keeper:
                 log.warning("ended %d task(s) left running by a stopped worker", ended)
         except Exception:
             log.exception("could not reap leases at startup")
+        await self._run_rounds()
         self._task = asyncio.create_task(self._loop())
+
+    async def _run_rounds(self) -> None:
+        for round_ in self.rounds:
+            try:
+                await round_()
+            except Exception:
+                log.exception("lease upkeep round %s failed", getattr(round_, "__name__", round_))
 
     async def _loop(self) -> None:
         while True:
@@ -217,6 +255,7 @@ class Keeper:
                 await reap()
             except Exception:
                 log.exception("lease upkeep failed")
+            await self._run_rounds()
 
     async def stop(self) -> None:
         if self._task is not None:

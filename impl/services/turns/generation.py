@@ -42,6 +42,7 @@ from impl.services.apps.scope import AppScope, end_user_for, model_for
 from impl.services.media.files import RequestFile, image_inputs, resolve_request_files
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
+from impl.services.turns.knowledge import Context, app_context
 from impl.services.turns.suggestions import generate_title
 from impl.tasks import TaskHandle, TaskRegistry
 
@@ -125,6 +126,8 @@ class GenerationRun:
     conversation_id: str
     created_at: int
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    # The knowledge passages the answer cites (the app's datasets, citation feature on).
+    retriever_resources: list[dict[str, Any]] = field(default_factory=list)
     outcome: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -382,9 +385,9 @@ class _TurnRows:
 
 def _prompt(
     kind: Kind, config: ChatAppConfig, inputs: dict[str, Any], query: str, history: list[PromptMessage],
-    images: tuple[Any, ...],
+    images: tuple[Any, ...], context: Context,
 ) -> tuple[PromptMessage, ...]:  # fmt: skip
-    system = render_template(config.pre_prompt, inputs).strip()
+    system = context.apply(render_template(config.pre_prompt, inputs).strip()).strip()
     if kind == "completion":
         text = "\n".join(part for part in (system, query) if part)
         return (PromptMessage("user", text, images),)
@@ -450,8 +453,10 @@ async def start(
         conversation_id=ids[1],
         created_at=ids[2],
     )
+    context = await app_context(ctx.app_id, ctx.mode, app_config, config.model, params.kind, query, inputs)
+    run.retriever_resources = context.resources
     request = ModelRequest(
-        messages=_prompt(params.kind, config, inputs, query, history, _images(model, files)),
+        messages=_prompt(params.kind, config, inputs, query, history, _images(model, files), context),
         params=dict(config.model.completion_params),
         purpose=params.kind,
     )
@@ -514,6 +519,7 @@ async def run_model(
             completion_tokens=len(parts),
         )
     metadata = answer_metadata(usage, latency, first_token)
+    metadata["retriever_resources"] = list(run.retriever_resources)
     try:
         title = None
         if title_task is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -28,6 +29,7 @@ from impl.services.workflows import graph_run
 RUN_NOT_FOUND = "Workflow run not found."
 NOT_PUBLISHED = "Workflow not published"
 MAX_CACHED_VERSIONS = 256
+RESUME_POLL = 0.2  # seconds between two looks for the resumption of a run paused with no live worker
 
 
 @dataclass(frozen=True)
@@ -416,7 +418,41 @@ async def replay(ctx: AppContext, user: str, run_id: str, *, continue_on_pause: 
     if row.status in ("running", "paused") and await graph_run.shared_log(row.id):
         # live on another worker: its event log is shared (Redis)
         return graph_run.follow_shared(row.id, row.mode, stop_at_pause=not continue_on_pause)
+    if row.status in ("running", "paused") and continue_on_pause:
+        # nobody runs it here or shares its log: it waits for a worker to resume it (or is being
+        # resumed right now, or its dead worker's lease is about to end it)
+        return _until_resumed(row.id, row.mode, list(row.event_log or []))
     return _stored(list(row.event_log or []))
+
+
+async def _until_resumed(run_id: str, mode: str, stored: list[dict[str, Any]]) -> Any:
+    """The stored log of a run paused with no live worker, then its events once a worker
+    resumes it (this one after a submission, or another one through the shared log)."""
+    for event in stored:
+        yield event
+    seen = len(stored)
+    while True:
+        live = graph_run.live_run(run_id)
+        if live is not None:
+            async for event in live.follow(seen, stop_at_pause=False, replay=True):
+                yield event
+            return
+        async with runtime.current().database.session() as session:
+            row = await session.get(WorkflowRun, run_id)
+        if row is None:
+            return
+        if row.status == "running" and await graph_run.shared_log(run_id):
+            index = 0
+            async for event in graph_run.follow_shared(run_id, mode, stop_at_pause=False):
+                index += 1
+                if index > seen:
+                    yield event
+            return
+        if row.status not in ("running", "paused"):  # ended without passing through here
+            for event in list(row.event_log or [])[seen:]:
+                yield event
+            return
+        await asyncio.sleep(RESUME_POLL)
 
 
 async def _stored(events: list[dict[str, Any]]) -> Any:

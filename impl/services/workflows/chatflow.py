@@ -138,32 +138,45 @@ async def send_chat_message(ctx: AppContext, user: str, params: GenerateParams) 
         version.graph, inputs, system, version.model_config.get("environment_variables"), variables
     )
     title_query = query if existing is None and params.auto_generate_name else None
-
-    async def write_variable(name: str, value: Any) -> None:
-        await conversation_variables.write(conversation_id, name, value)
-
-    async def finish(live: graph_run.LiveRun, outcome: RunOutcome) -> list[dict[str, Any]]:
-        return await _finish(live, outcome, title_query)
-
     run_ctx = dataclasses.replace(
         run.context(),
         conversation_id=conversation_id,
         message_id=message_id,
         history=history,
-        finish_chat=finish,
-        write_variable=write_variable,
+        title_query=title_query,
     )
-    return await graph_run.start_run(run_ctx, version.graph, pool)
+    return await graph_run.start_run(chat_context(run_ctx, version.features), version.graph, pool)
+
+
+def chat_context(ctx: graph_run.RunContext, features: dict[str, Any]) -> graph_run.RunContext:
+    """A chatflow turn's context with what it does at its end and on conversation variables (a
+    turn resumed from its stored pause gets them here too); `features` are its version's."""
+    conversation_id = ctx.conversation_id
+    assert conversation_id is not None
+    cite = features.get("retriever_resource")
+    show_sources = isinstance(cite, dict) and bool(cite.get("enabled"))
+
+    async def write_variable(name: str, value: Any) -> None:
+        await conversation_variables.write(conversation_id, name, value)
+
+    async def finish(live: graph_run.LiveRun, outcome: RunOutcome) -> list[dict[str, Any]]:
+        return await _finish(live, outcome, show_sources)
+
+    return dataclasses.replace(ctx, finish_chat=finish, write_variable=write_variable)
 
 
 async def _finish(
-    live: graph_run.LiveRun, outcome: RunOutcome, title_query: str | None
+    live: graph_run.LiveRun, outcome: RunOutcome, show_sources: bool = False
 ) -> list[dict[str, Any]]:
-    """Complete the message row; the events that follow `workflow_finished`."""
+    """Complete the message row; the events that follow `workflow_finished`. With the app's
+    citation feature on (`retriever_resource.enabled`), the metadata carries the passages the
+    last llm node with a knowledge context cited (Dify's `handle_retriever_resources`)."""
     ctx = live.ctx
-    title = await title_for(BuiltinModel(), title_query)
+    title = await title_for(BuiltinModel(), ctx.title_query)
     usage = _usage(outcome, live.runner.prompt_tokens if live.runner else 0)
     metadata = answer_metadata(usage, outcome.elapsed_time)
+    if show_sources and live.runner is not None:
+        metadata["retriever_resources"] = list(live.runner.retriever_resources)
     failed = outcome.status == "failed"
     await complete_message(
         ctx.message_id,

@@ -6,6 +6,11 @@ is wrapped for the app family, appended to the run's in-memory log and announced
 followers: the POST stream, blocking waiters and `GET /workflow/{id}/events`. The row (status,
 outputs, totals, event log, node executions) is written before the run's last events are
 published, so a client that saw `workflow_finished` reads the same values back.
+
+At a human-input pause the run's state goes to the database (`pauses`) and its lease is
+dropped; this worker waits on the form, and resumes the run if it is still the one named in
+the pause when the form is answered. A run whose waiter is gone is resumed by `resume_run`
+on whichever worker gets the submission (`impl.services.workflows.resume`).
 """
 
 from __future__ import annotations
@@ -13,183 +18,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from impl import runtime
+from impl.db.lease_models import WorkflowPause
 from impl.db.models import TENANT_ID, UploadFile, to_unix, utcnow
 from impl.db.workflow_models import WorkflowNodeExecution, WorkflowRun
-from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner
-from impl.engine.runner import RunStopped
-from impl.providers import ChatModel, PromptMessage
+from impl.engine import Graph, Node, RunOutcome, VariablePool, WorkflowRunner, snapshot
+from impl.engine.runner import RunDetached, RunStopped
+from impl.knowledge import LocalKnowledge
+from impl.providers import ChatModel
 from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.chat_config import parse_model
 from impl.services.apps.scope import AppScope, end_user_for, model_for, tool_model_for
 from impl.services.media.files import preview_path, store_upload
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
-from impl.services.workflows import human_input
-from impl.tasks import Backend, LocalBackend, TaskHandle, TaskRegistry
+from impl.services.workflows import human_input, pauses
+from impl.services.workflows.live import (
+    CHAT_TERMINAL,
+    LIVE_RUNS,
+    TIMEOUT,
+    WORKFLOW_TERMINAL,
+    max_execution_time,
+    registry,
+    result_data,
+    started_data,
+)
+from impl.services.workflows.live import LiveRun as LiveRun
+from impl.services.workflows.live import Resumption as Resumption
+from impl.services.workflows.live import RunContext as RunContext
+from impl.services.workflows.live import live_run as live_run
+from impl.tasks.registry import STOP_REASON_SHUTDOWN
 from impl.tools import ToolFile
 
 log = logging.getLogger("impl.workflow_runs")
-
-WORKFLOW_TERMINAL = ("workflow_finished", "workflow_paused", "error")
-TIMEOUT = "timeout"
-CHAT_TERMINAL = ("message_end", "workflow_paused", "error")
-
-
-def registry() -> TaskRegistry:
-    tasks = runtime.current().tasks
-    assert isinstance(tasks, TaskRegistry)
-    return tasks
-
-
-def max_execution_time() -> float:
-    """Seconds a run may execute, paused time excluded (`WORKFLOW_MAX_EXECUTION_TIME`; 0 = no limit)."""
-    return runtime.current().settings.workflow_max_execution_time
 
 
 def http_allowed_hosts() -> frozenset[str]:
     """Hosts the http-request node may reach on non-public addresses (the outbound allow-list)."""
     return frozenset(runtime.current().settings.outbound_allowed_hosts)
-
-
-@dataclass
-class RunContext:
-    """The identity of a run and what it needs from the caller."""
-
-    run_id: str
-    task_id: str
-    app_id: str
-    mode: str
-    workflow_id: str
-    end_user_id: str
-    end_user_session: str
-    created_at: datetime
-    inputs: dict[str, Any]
-    conversation_id: str | None = None
-    message_id: str | None = None
-    history: list[PromptMessage] = field(default_factory=list)
-    # Called after the run ends (chatflow: message row, message_end); returns the final events.
-    finish_chat: Callable[[LiveRun, RunOutcome], Awaitable[list[dict[str, Any]]]] | None = None
-    write_variable: Callable[[str, Any], Awaitable[None]] | None = None
-
-
-@dataclass
-class LiveRun:
-    """A run in progress in this process."""
-
-    ctx: RunContext
-    handle: TaskHandle
-    log: list[dict[str, Any]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    paused: bool = False
-    finished: bool = False
-    result: asyncio.Future[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    runner: WorkflowRunner | None = None
-    # The execution-time budget: it runs while the graph runs, not while it waits for a human.
-    budget: float = 0.0
-    timer: asyncio.TimerHandle | None = None
-    timer_started: float = 0.0
-    # chatflow: the answer streamed so far, checkpointed onto the message row
-    checkpoint: AnswerCheckpoint | None = None
-    # where the shared copy of the log goes (Redis with several workers)
-    backend: Backend = field(default_factory=LocalBackend)
-
-    def arm(self) -> None:
-        if self.budget > 0 and self.timer is None:
-            self.timer_started = time.monotonic()
-            self.timer = asyncio.get_running_loop().call_later(self.budget, self.handle.request_stop, TIMEOUT)
-
-    def disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-            self.budget = max(0.001, self.budget - (time.monotonic() - self.timer_started))
-
-    @property
-    def chat(self) -> bool:
-        return self.ctx.mode == "advanced-chat"
-
-    def wrap(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        ctx = self.ctx
-        if self.chat and name == "text_chunk":
-            event: dict[str, Any] = {
-                "event": "message",
-                "task_id": ctx.task_id,
-                "id": ctx.message_id,
-                "message_id": ctx.message_id,
-                "conversation_id": ctx.conversation_id,
-                "answer": data.get("text", ""),
-                "from_variable_selector": data.get("from_variable_selector"),
-                "created_at": to_unix(ctx.created_at),
-            }
-            return event
-        event = {"event": name, "task_id": ctx.task_id, "workflow_run_id": ctx.run_id, "data": data}
-        if self.chat:
-            event.update(
-                {
-                    "conversation_id": ctx.conversation_id,
-                    "message_id": ctx.message_id,
-                    "created_at": to_unix(ctx.created_at),
-                }
-            )
-        return event
-
-    def publish(self, event: dict[str, Any]) -> None:
-        """Append an event to the run's log: the in-process one its local followers read, and
-        the shared one (Redis) of followers on other workers."""
-        self.log.append(event)
-        self.backend.append(self.ctx.run_id, event)
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    def emit(self, name: str, data: dict[str, Any]) -> None:
-        self.publish(self.wrap(name, data))
-        if name == "text_chunk" and self.checkpoint is not None:
-            self.checkpoint.touch()
-
-    async def follow(
-        self, start: int = 0, *, stop_at_pause: bool = True, replay: bool = False
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Events from `start` on, live, until a terminal one.
-
-        The stream of the request that started the run (`replay=False`) ends at its first
-        `workflow_paused`, even when the form was already submitted by the time a slow reader
-        gets there: for that stream the pause is terminal. A resume stream (`replay=True`)
-        replays the log from the start, so a pause ends it only when the run is still paused
-        at that point; with `stop_at_pause=False` no pause ends it."""
-        index = start
-        terminal = CHAT_TERMINAL if self.chat else WORKFLOW_TERMINAL
-        while True:
-            while index < len(self.log):
-                event = self.log[index]
-                index += 1
-                yield event
-                name = event.get("event")
-                if name == "workflow_paused":
-                    if not stop_at_pause:
-                        continue
-                    if not replay or (self.paused and index == len(self.log)):
-                        return
-                    continue
-                if name in terminal:
-                    return
-            if self.finished and index >= len(self.log):
-                return
-            await self.changed.wait()
-
-
-_LIVE: dict[str, LiveRun] = {}
-
-
-def live_run(run_id: str) -> LiveRun | None:
-    return _LIVE.get(run_id)
 
 
 async def store_tool_file(app_id: str, end_user_id: str, file: ToolFile) -> dict[str, Any]:
@@ -229,6 +99,8 @@ class Hooks:
         self.live = live
         self.history = list(live.ctx.history)
         self.http_allowed_hosts = http_allowed_hosts()
+        # The knowledge-retrieval node's datasets: the locally mapped knowledge bases.
+        self.knowledge = LocalKnowledge(runtime.current().database)
 
     def build_model(self, model: Mapping[str, Any]) -> ChatModel:
         return model_for(parse_model(model))
@@ -256,6 +128,10 @@ class Hooks:
     async def pause(self, runner: WorkflowRunner, node: Node, form: dict[str, Any]) -> dict[str, Any]:
         live = self.live
         ctx = live.ctx
+        resumption = live.resumption
+        if resumption is not None and resumption.node_id == node.id:  # resumed from the database
+            live.resumption = None
+            return _resumed(live, node, form, resumption.outcome)
         form_row = await human_input.create_form(
             app_id=ctx.app_id, run_id=ctx.run_id, node_id=node.id, node_title=node.title, definition=form
         )
@@ -287,93 +163,111 @@ class Hooks:
             "total_steps": runner.index,
         }
         event = live.wrap("workflow_paused", paused)
-        await _save(live, runner, status="paused", extra=[event])
-        live.paused = True
         live.disarm()
+        row = pauses.new_row(ctx.run_id, form_row.id, node.id, _pause_state(live, runner, node))
+        await _save(live, runner, status="paused", extra=[event], pause=row)
+        live.paused = True
         live.publish(event)
         if not live.result.done():
-            live.result.set_result(_result_data(live, runner, "paused", None, {}))
+            live.result.set_result(result_data(live, runner, "paused", None, {}))
         try:
             outcome = await human_input.wait_for_submission(
                 form_row.id, form_row.expires_at, live.handle.stop_event
             )
         finally:
             live.paused = False
-            live.arm()
-        await _set_status(ctx.run_id, "running")
-        live.emit("workflow_started", _started_data(ctx, "resumption"))
+        if outcome is None and live.handle.stop_reason == STOP_REASON_SHUTDOWN:
+            await pauses.release(ctx.run_id)  # the run stays paused; any worker resumes it
+            _detach(live)
+        mine = pauses.Pause(ctx.run_id, form_row.id, node.id, {}, None, None, None, None)
+        claimed = await pauses.claim(
+            mine, task_id=ctx.task_id, app_id=ctx.app_id, message_id=ctx.message_id, as_waiter=True
+        )
+        if not claimed:  # another worker took the run over (it thought this one dead)
+            _detach(live)
+        live.arm()
         if outcome is None:  # stopped while waiting: the run leaves the pause to end as stopped
+            await human_input.expire(form_row.id)
+            live.emit("workflow_started", started_data(ctx, "resumption"))
             raise RunStopped()
-        if outcome.get("timed_out"):
-            live.emit(
-                "human_input_form_timeout",
-                {"node_id": node.id, "node_title": node.title, "expiration_time": expiration},
-            )
-        else:
-            action = str(outcome.get("action") or "")
-            titles = {a["id"]: a["title"] for a in form["user_actions"]}
-            live.emit(
-                "human_input_form_filled",
-                {
-                    "node_id": node.id,
-                    "node_title": node.title,
-                    "rendered_content": human_input.render(form["form_content"], outcome.get("inputs") or {}),
-                    "action_id": action,
-                    "action_text": titles.get(action, action),
-                    "submitted_data": dict(outcome.get("inputs") or {}),
-                },
-            )
-        return outcome
+        return _resumed(live, node, form, outcome)
 
 
-def _started_data(ctx: RunContext, reason: str) -> dict[str, Any]:
+def _detach(live: LiveRun) -> None:
+    """The run leaves this process (see `RunDetached`): nothing more is published from here."""
+    live.detached = True
+    raise RunDetached()
+
+
+def _pause_state(live: LiveRun, runner: WorkflowRunner, node: Node) -> dict[str, Any]:
+    """The stored pause: the engine's snapshot (None where it cannot be restored) and the run."""
+    execution = next(
+        (
+            e.get("data")
+            for e in reversed(live.log)
+            if e.get("event") == "node_started" and (e.get("data") or {}).get("node_id") == node.id
+        ),
+        None,
+    )
+    restorable = snapshot.resumable(node) and isinstance(execution, dict)
     return {
-        "id": ctx.run_id,
-        "workflow_id": ctx.workflow_id,
-        "inputs": ctx.inputs,
-        "created_at": to_unix(ctx.created_at),
-        "reason": reason,
+        "engine": snapshot.take(runner, execution) if restorable else None,
+        "run": live.ctx.stored(),
+        "budget": live.budget,
     }
 
 
-def _result_data(
-    live: LiveRun, runner: WorkflowRunner, status: str, error: str | None, outputs: dict[str, Any] | None,
-    finished_at: datetime | None = None, elapsed: float | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    ctx = live.ctx
-    return {
-        "id": ctx.run_id,
-        "workflow_id": ctx.workflow_id,
-        "status": status,
-        "outputs": outputs,
-        "error": error,
-        "elapsed_time": round(elapsed if elapsed is not None else time.monotonic() - runner.started, 6),
-        "total_tokens": runner.total_tokens,
-        "total_steps": runner.index,
-        "created_by": {"id": ctx.end_user_id, "user": ctx.end_user_session},
-        "created_at": to_unix(ctx.created_at),
-        "finished_at": to_unix(finished_at),
-        "exceptions_count": runner.exceptions_count,
-        "files": [],
-    }
-
-
-async def _set_status(run_id: str, status: str) -> None:
-    async with runtime.current().database.transaction() as session:
-        row = await session.get(WorkflowRun, run_id)
-        if row is not None:
-            row.status = status
+def _resumed(
+    live: LiveRun, node: Node, form: dict[str, Any], outcome: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The events of a run leaving its pause with the form's outcome (which the node gets)."""
+    live.emit("workflow_started", started_data(live.ctx, "resumption"))
+    if outcome is None:
+        raise RunStopped()
+    if outcome.get("timed_out"):
+        expiration = next(
+            (
+                e["data"].get("expiration_time")
+                for e in reversed(live.log)
+                if e.get("event") == "human_input_required" and e["data"].get("node_id") == node.id
+            ),
+            None,
+        )
+        live.emit(
+            "human_input_form_timeout",
+            {"node_id": node.id, "node_title": node.title, "expiration_time": expiration},
+        )
+    else:
+        action = str(outcome.get("action") or "")
+        titles = {a["id"]: a["title"] for a in form["user_actions"]}
+        live.emit(
+            "human_input_form_filled",
+            {
+                "node_id": node.id,
+                "node_title": node.title,
+                "rendered_content": human_input.render(form["form_content"], outcome.get("inputs") or {}),
+                "action_id": action,
+                "action_text": titles.get(action, action),
+                "submitted_data": dict(outcome.get("inputs") or {}),
+            },
+        )
+    return outcome
 
 
 async def _save(
     live: LiveRun, runner: WorkflowRunner, *, status: str, outcome: RunOutcome | None = None,
     finished_at: datetime | None = None, extra: list[dict[str, Any]] | None = None,
+    pause: WorkflowPause | None = None,
 ) -> None:  # fmt: skip
-    """Write the run row (and, at the end, its node executions)."""
+    """Write the run row (and, at the end, its node executions). At a pause, the pause row goes
+    in with it and the run's lease goes: a paused run is not running."""
     async with runtime.current().database.transaction() as session:
         row = await session.get(WorkflowRun, live.ctx.run_id)
         if row is None:
             return
+        if pause is not None:
+            await leases.drop_in(session, live.ctx.task_id)
+            session.add(pause)
         row.status = status
         row.event_log = [*live.log, *(extra or [])]
         row.total_tokens = runner.total_tokens
@@ -431,17 +325,44 @@ async def start_run(ctx: RunContext, graph: Graph, pool: VariablePool) -> LiveRu
     handle = await registry().register(ctx.task_id, ctx.end_user_id, ctx.app_id)
     live = LiveRun(ctx=ctx, handle=handle, budget=max_execution_time(), backend=registry().backend)
     live.arm()
-    _LIVE[ctx.run_id] = live
-    live.emit("workflow_started", _started_data(ctx, "initial"))
+    LIVE_RUNS[ctx.run_id] = live
+    live.emit("workflow_started", started_data(ctx, "initial"))
     runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
-    live.runner = runner
-    if live.chat:
-        live.checkpoint = AnswerCheckpoint(ctx.message_id, runner.answer_parts)
-    handle.runner = asyncio.create_task(_drive(live, runner))
+    _launch(live, runner)
     log.info(
         "workflow run started run=%s task=%s app=%s mode=%s", ctx.run_id, ctx.task_id, ctx.app_id, ctx.mode
     )
     return live
+
+
+async def resume_run(
+    ctx: RunContext, graph: Graph, state: dict[str, Any], events: list[dict[str, Any]], resumption: Resumption
+) -> LiveRun:
+    """Go on with a run paused in another process (or an earlier life of this one), from the state
+    stored at its pause; `events` is its log up to the pause. The caller claimed the pause."""
+    handle = await registry().register(ctx.task_id, ctx.end_user_id, ctx.app_id)
+    budget = float(state.get("budget") or 0.0)
+    live = LiveRun(ctx=ctx, handle=handle, budget=budget, backend=registry().backend, resumption=resumption)
+    live.log = list(events)
+    if live.backend.shared and not await live.backend.has_log(ctx.run_id):
+        for event in events:  # the shared log expired meanwhile: followers elsewhere get it all
+            live.backend.append(ctx.run_id, event)
+    live.arm()
+    LIVE_RUNS[ctx.run_id] = live
+    engine = dict(state.get("engine") or {})
+    pool = VariablePool({str(k): dict(v) for k, v in dict(engine.get("pool") or {}).items()})
+    runner = WorkflowRunner(graph, pool, live.emit, Hooks(live), handle.stop_event, mode=ctx.mode)
+    snapshot.restore(runner, engine)
+    _launch(live, runner)
+    log.info("workflow run resumed run=%s task=%s app=%s", ctx.run_id, ctx.task_id, ctx.app_id)
+    return live
+
+
+def _launch(live: LiveRun, runner: WorkflowRunner) -> None:
+    live.runner = runner
+    if live.chat:
+        live.checkpoint = AnswerCheckpoint(live.ctx.message_id, runner.answer_parts)
+    live.handle.runner = asyncio.create_task(_drive(live, runner))
 
 
 async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
@@ -449,9 +370,16 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
     try:
         try:
             outcome = await runner.run()
+            if live.detached:
+                return
             if outcome.status == "stopped" and live.handle.stop_reason == TIMEOUT:
                 outcome.error = f"The run exceeded the maximum execution time ({max_execution_time():g} s)."
+        except RunDetached:
+            log.info("workflow run %s left this worker while paused", ctx.run_id)
+            return
         except Exception as exc:  # an engine bug must still end the run cleanly
+            if live.detached:
+                return
             log.exception("workflow run %s crashed", ctx.run_id)
             outcome = RunOutcome(
                 status="failed",
@@ -466,7 +394,7 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
         if live.checkpoint is not None:
             await live.checkpoint.close()
         finished_at = utcnow()
-        data = _result_data(
+        data = result_data(
             live, runner, outcome.status, outcome.error, outcome.outputs, finished_at, outcome.elapsed_time
         )
         final = [live.wrap("workflow_finished", data)]
@@ -495,9 +423,13 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
         live.changed.set()
         if not live.result.done():
             live.result.set_exception(RuntimeError("the run ended without a result"))
-        live.backend.end_log(ctx.run_id)
+        if live.checkpoint is not None and live.detached:
+            await live.checkpoint.close()
+        if not live.detached:  # a detached run's shared log goes on from the worker resuming it
+            live.backend.end_log(ctx.run_id)
         registry().unregister(ctx.task_id)
-        _LIVE.pop(ctx.run_id, None)
+        if LIVE_RUNS.get(ctx.run_id) is live:
+            LIVE_RUNS.pop(ctx.run_id, None)
 
 
 async def wait_result(live: LiveRun) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Human-input forms: created when a run pauses, read and submitted by token (single use)."""
+"""Human-input forms: created when a run pauses, read and submitted by token (single use).
+
+A submission is recorded in the form's row. The worker waiting on the form sees it (at once on
+the same worker, within `POLL_INTERVAL` from another); when no live worker waits any more,
+`impl.services.workflows.resume` resumes the run from its stored pause.
+"""
 
 from __future__ import annotations
 
@@ -59,7 +64,7 @@ async def _submission(form_id: str) -> dict[str, Any] | None:
     return {"action": row.action, "inputs": dict(row.submitted_data or {})}
 
 
-async def _expire(form_id: str) -> None:
+async def expire(form_id: str) -> None:
     async with runtime.current().database.transaction() as session:
         row = await session.get(HumanInputForm, form_id)
         if row is not None and row.status == "waiting":
@@ -69,7 +74,8 @@ async def _expire(form_id: str) -> None:
 async def wait_for_submission(
     form_id: str, expires_at: datetime | None, stop_event: asyncio.Event
 ) -> dict[str, Any] | None:
-    """The submission, `{"timed_out": True}` on expiry, or None when the run is stopped."""
+    """The submission, `{"timed_out": True}` on expiry (the form is then marked expired), or None
+    when the run's stop flag is raised (the caller decides what becomes of the form)."""
     future = _WAITERS.get(form_id)
     if future is None:
         return None
@@ -89,13 +95,12 @@ async def wait_for_submission(
             if future in done:
                 return future.result()
             if stop in done:
-                await _expire(form_id)  # the run ended: the form can no longer be answered
                 return None
             submitted = await _submission(form_id)
             if submitted is not None:
                 return submitted
             if deadline is not None and time.monotonic() >= deadline:
-                await _expire(form_id)
+                await expire(form_id)
                 return {"timed_out": True}
     finally:
         stop.cancel()
@@ -131,7 +136,8 @@ async def get_form(ctx: AppContext, token: str) -> dict[str, Any]:
     return _form_json(await _load(ctx, token))
 
 
-async def submit(ctx: AppContext, token: str, inputs: Any, action: Any) -> dict[str, Any]:
+async def submit(ctx: AppContext, token: str, inputs: Any, action: Any) -> str:
+    """Record a submission; returns the id of the form's run."""
     row = await _load(ctx, token)
     actions = [a.get("id") for a in (row.definition or {}).get("user_actions") or [] if isinstance(a, dict)]
     if not isinstance(action, str) or action not in actions:
@@ -157,4 +163,20 @@ async def submit(ctx: AppContext, token: str, inputs: Any, action: Any) -> dict[
     future = _WAITERS.get(row.id)
     if future is not None and not future.done():
         future.set_result({"action": action, "inputs": values})
-    return {}
+    return row.workflow_run_id
+
+
+async def outcome_of(form_id: str) -> dict[str, Any] | None:
+    """What a resumed run's form gives its node: the submission, `{"timed_out": True}` once it
+    expired (marking it so), or None while it is still open."""
+    submitted = await _submission(form_id)
+    if submitted is not None:
+        return submitted
+    async with runtime.current().database.transaction() as session:
+        row = await session.get(HumanInputForm, form_id)
+        if row is None:
+            return None
+        if row.status == "expired" or (row.expires_at is not None and row.expires_at <= utcnow()):
+            row.status = "expired"
+            return {"timed_out": True}
+    return None

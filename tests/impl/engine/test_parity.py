@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from graphs import START, Hooks, edge, end, node, run, tpl
 
 from impl.engine.conditions import compare
+from impl.engine.nodes.knowledge import DatasetInfo, Passage
 from impl.engine.variables import MISSING
 
 
@@ -129,6 +131,30 @@ def test_llm() -> None:
     assert outcome.outputs["t"] == finished["outputs"]["text"]
 
 
+def test_llm_structured_output() -> None:
+    """nodes/llm/node.py and entities.py (`structured_output_switch_on`, alias
+    `structured_output_enabled`, plus a `structured_output` section) with
+    llm_generator/output_parser/structured_output.py: the answer streams as text and is parsed
+    into a `structured_output` object that selectors reach into; a section without a schema
+    fails with "Please provide a valid structured output schema"; an answer holding no object
+    fails with "Failed to parse structured output: " twice over the text (the parser's
+    OutputParserError wrapped by the node's LLMNodeError)."""
+    schema = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "string"}}}}
+    data = {"model": MODEL, "prompt_template": [{"role": "user", "text": "list {{#start.x#}}"}]}
+    llm = node("llm", "llm", **data, structured_output_enabled=True, structured_output={"schema": schema})
+    outcome, events = chain(llm, end(i=["llm", "structured_output", "items"]), inputs={"x": "rivers"})
+    finished = [d for n, d in events if n == "node_finished" and d["node_id"] == "llm"][0]
+    assert set(finished["outputs"]) == {"text", "usage", "finish_reason", "structured_output"}
+    assert outcome.outputs == {"i": ["list rivers"]}
+    assert finished["outputs"]["text"] == '{"items": ["list rivers"]}'
+    empty = node("llm", "llm", **data, structured_output_enabled=True, structured_output={})
+    outcome, _events = chain(empty, end())
+    assert outcome.error == "Please provide a valid structured output schema"
+    off = node("llm", "llm", **data, structured_output_enabled=False, structured_output={"schema": schema})
+    _outcome, events = chain(off, end())
+    assert "structured_output" not in [d for n, d in events if n == "node_finished"][1]["outputs"]
+
+
 def test_question_classifier() -> None:
     """nodes/question_classifier/question_classifier_node.py: class_name / class_id outputs and
     the chosen class id as the branch handle."""
@@ -179,3 +205,159 @@ def test_document_extractor() -> None:
                  variables=[{"variable": "t", "value_selector": ["doc", "text"]}])  # fmt: skip
     outcome, _events = chain(doc, lines, end(o=["lines", "output"]), inputs={"f": file}, hooks=hooks)
     assert outcome.outputs == {"o": '["b", "a"]'}
+
+
+class FakeKnowledge:
+    """Two datasets of passages with fixed scores (the search itself is tested in tests/impl/knowledge)."""
+
+    def __init__(self) -> None:
+        self.datasets = {
+            "ds-a": DatasetInfo("ds-a", "Alpha", top_k=1),
+            "ds-b": DatasetInfo("ds-b", "Beta", search="semantic", top_k=3),
+        }
+        self.hits: list[str] = []
+        self.searched: list[tuple[str, int]] = []
+
+    async def available(self, dataset_ids: Sequence[str]) -> list[DatasetInfo]:
+        return [self.datasets[i] for i in dataset_ids if i in self.datasets]
+
+    async def search(
+        self, dataset_id: str, query: str, top_k: int, score_threshold: float | None
+    ) -> list[Passage]:
+        self.searched.append((dataset_id, top_k))
+        name = self.datasets[dataset_id].name
+        found = [
+            Passage(
+                f"{name} {n} on {query}",
+                score,
+                dataset_id,
+                name,
+                f"doc-{n}",
+                f"{n}.md",
+                f"seg-{dataset_id}-{n}",
+                n,
+                5,
+                0,
+                f"hash-{n}",
+            )
+            for n, score in ((1, 0.9), (2, 0.5), (3, 0.2))
+            if dataset_id == "ds-a" or score < 0.9
+        ]
+        return found[:top_k]
+
+    async def record_hits(self, segment_ids: Sequence[str]) -> None:
+        self.hits.extend(segment_ids)
+
+
+class KnowledgeHooks(Hooks):
+    def __init__(self) -> None:
+        super().__init__()
+        self.knowledge = FakeKnowledge()
+
+
+def _retrieval(**data: Any) -> dict[str, Any]:
+    return node("kr", "knowledge-retrieval", query_variable_selector=["start", "q"], **data)
+
+
+def test_knowledge_retrieval() -> None:
+    """nodes/knowledge_retrieval/knowledge_retrieval_node.py and core/rag/retrieval/dataset_retrieval.py:
+    the query must be a non-empty string ("Query variable is not string type.", "Query is
+    required."); unavailable datasets are skipped and with none left the node succeeds with an empty
+    `result`; multiple mode merges the datasets (economy ones with the node's top_k, high-quality
+    ones with their own), drops scores under `score_threshold`, keeps `top_k` by score; single mode
+    with one available dataset searches it with the dataset's top_k; items carry `content`, `title`
+    and `metadata` with `_source: knowledge` and the 1-based `position`."""
+    multiple = {"top_k": 3, "score_threshold": 0.3, "reranking_enable": False}
+    outcome, _events = chain(_retrieval(dataset_ids=["ds-a"]), end(r=["kr", "result"]), inputs={"q": 3})
+    assert outcome.status == "failed" and outcome.error == "Query variable is not string type."
+    outcome, _events = chain(_retrieval(dataset_ids=["ds-a"]), end(r=["kr", "result"]), inputs={"q": ""})
+    assert outcome.error == "Query is required."
+    outcome, events = chain(
+        _retrieval(dataset_ids=["gone"], retrieval_mode="multiple", multiple_retrieval_config=multiple),
+        end(r=["kr", "result"]),
+        inputs={"q": "tea"},
+        hooks=KnowledgeHooks(),
+    )
+    finished = [d for n, d in events if n == "node_finished" and d["node_id"] == "kr"][0]
+    assert (
+        outcome.status == "succeeded"
+        and outcome.outputs == {"r": []}
+        and finished["inputs"] == {"query": "tea"}
+    )
+    hooks = KnowledgeHooks()
+    outcome, _events = chain(
+        _retrieval(
+            dataset_ids=["ds-b", "gone", "ds-a"],
+            retrieval_mode="multiple",
+            multiple_retrieval_config=multiple,
+        ),
+        end(r=["kr", "result"]),
+        inputs={"q": "tea"},
+        hooks=hooks,
+    )
+    result = outcome.outputs["r"]
+    assert hooks.knowledge.searched == [("ds-b", 3), ("ds-a", 3)]
+    assert [(r["content"], r["metadata"]["score"], r["metadata"]["position"]) for r in result] == [
+        ("Alpha 1 on tea", 0.9, 1),
+        ("Beta 2 on tea", 0.5, 2),  # equal scores keep the datasets' order
+        ("Alpha 2 on tea", 0.5, 3),
+    ]
+    first = result[0]
+    assert first["title"] == "1.md" and first["metadata"]["_source"] == "knowledge"
+    assert {k: first["metadata"][k] for k in ("dataset_id", "dataset_name", "document_id", "segment_id")} == {
+        "dataset_id": "ds-a",
+        "dataset_name": "Alpha",
+        "document_id": "doc-1",
+        "segment_id": "seg-ds-a-1",
+    }
+    assert sorted(hooks.knowledge.hits) == ["seg-ds-a-1", "seg-ds-a-2", "seg-ds-b-2"]
+    hooks = KnowledgeHooks()
+    outcome, _events = chain(
+        _retrieval(dataset_ids=["ds-a", "gone"], retrieval_mode="single"),
+        end(r=["kr", "result"]),
+        inputs={"q": "tea"},
+        hooks=hooks,
+    )
+    assert hooks.knowledge.searched == [("ds-a", 1)] and [r["content"] for r in outcome.outputs["r"]] == [
+        "Alpha 1 on tea"
+    ]
+
+
+def test_llm_context() -> None:
+    """nodes/llm/node.py `_fetch_context`: a string context is used as it is; a list joins its
+    strings and its items' `content` with newlines (an object without `content` fails with
+    "Invalid context structure"), and its knowledge items become the answer's retriever resources
+    (chatflow `message_end.metadata.retriever_resources`)."""
+    context = {"enabled": True, "variable_selector": ["kr", "result"]}
+    llm = node(
+        "llm",
+        "llm",
+        model={"provider": "builtin", "name": "echo", "mode": "chat"},
+        context=context,
+        prompt_template=[
+            {"role": "system", "text": "Use: {{#context#}}"},
+            {"role": "user", "text": "{{#start.q#}}"},
+        ],
+    )
+    multiple = {"top_k": 2, "reranking_enable": False}
+    retrieval = _retrieval(
+        dataset_ids=["ds-a"], retrieval_mode="multiple", multiple_retrieval_config=multiple
+    )
+    _outcome, events = chain(
+        retrieval, llm, end(t=["llm", "text"]), inputs={"q": "tea"}, hooks=KnowledgeHooks()
+    )
+    finished = [d for n, d in events if n == "node_finished" and d["node_id"] == "llm"][0]
+    assert finished["process_data"]["prompts"][0]["text"] == "Use: Alpha 1 on tea\nAlpha 2 on tea"
+    bad = node(
+        "kr",
+        "code",
+        code="def main(): return {'result': [{'text': 'x'}]}",
+        outputs={"result": {"type": "array[object]"}},
+    )
+    outcome, _events = chain(bad, llm, end())
+    assert outcome.status == "failed" and (outcome.error or "").startswith("Invalid context structure")
+    text = tpl("kr", "plain words")
+    llm["data"]["context"] = {"enabled": True, "variable_selector": ["kr", "output"]}
+    _outcome, events = chain(text, llm, end())
+    finished = [d for n, d in events if n == "node_finished" and d["node_id"] == "llm"][0]
+    assert finished["process_data"]["prompts"][0]["text"] == "Use: plain words"

@@ -287,8 +287,9 @@ def test_graph_problems_are_reported_not_refused() -> None:
 
     assert problems([START, node("c", "code")]) == []  # code nodes run in impl.sandbox
     assert problems([START, node("t", "tool"), node("a", "agent")]) == []  # impl.tools
-    assert [m.split(":")[0] for m in problems([START, node("k", "knowledge-retrieval")])] == [
-        "node type 'knowledge-retrieval' cannot run here"
+    assert problems([START, node("k", "knowledge-retrieval")]) == []  # impl.knowledge
+    assert [m.split(":")[0] for m in problems([START, node("k", "knowledge-index")])] == [
+        "node type 'knowledge-index' cannot run here"
     ]
     assert "only stream in advanced-chat" in problems([START, node("a", "answer")])[0]
     assert problems([end()]) == ["the graph has no start node"]

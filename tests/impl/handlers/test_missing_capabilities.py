@@ -91,7 +91,8 @@ TOOL = {
     "id": "search",
     "data": {"type": "tool", "title": "Search", "provider_id": "tavily", "tool_name": "tavily_search"},
 }
-KNOWLEDGE = {"id": "recall", "data": {"type": "knowledge-retrieval", "title": "Recall", "dataset_ids": ["d"]}}
+# Knowledge retrieval runs here (tests/impl/knowledge); writing into a knowledge base does not.
+KNOWLEDGE = {"id": "store", "data": {"type": "knowledge-index", "title": "Store"}}
 CLAUDE = {
     "id": "write",
     "data": {
@@ -107,7 +108,7 @@ CLAUDE = {
     ("node", "fragment"),
     [
         (TOOL, "the tool 'tavily_search' of provider 'tavily' is not available on this server"),
-        (KNOWLEDGE, "Node type 'knowledge-retrieval' cannot run on this server: this server has no"),
+        (KNOWLEDGE, "Node type 'knowledge-index' cannot run on this server: this server only reads"),
         (CLAUDE, "Model provider 'anthropic' is not initialized"),
     ],
 )
@@ -127,14 +128,14 @@ def test_a_node_that_cannot_run_fails_itself_and_the_run(
     assert blocking.status_code == 200 and blocking.json()["data"]["status"] == "failed"
 
 
-def test_a_chatflow_with_a_knowledge_node_ends_with_a_clear_error(server: LiveServer) -> None:
+def test_a_chatflow_with_a_node_that_cannot_run_ends_with_a_clear_error(server: LiveServer) -> None:
     key, _app, _version = lw.install(server, _workflow([KNOWLEDGE], "advanced-chat"))
     body = {"inputs": {}, "user": "u", "query": "hi", "response_mode": "streaming"}
     events = lw.stream(server, key, "/chat-messages", body)
     lw.check_stream(events, "advanced-chat")
     failed = [e["data"] for e in events if e["event"] == "node_finished" and e["data"]["status"] == "failed"]
-    reason = "Node type 'knowledge-retrieval' cannot run on this server: this server has no knowledge bases"
-    assert failed and failed[0]["node_id"] == "recall" and reason in failed[0]["error"]
+    reason = "Node type 'knowledge-index' cannot run on this server: this server only reads knowledge bases"
+    assert failed and failed[0]["node_id"] == "store" and reason in failed[0]["error"]
     assert events[-1]["event"] == "error" and reason in events[-1]["message"]
 
 

@@ -100,6 +100,17 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
         "partial-succeeded",
     ),
     ("workflow-llm", {"topic": "owls"}, {"note": None, "topic": "owls"}, "succeeded"),
+    (
+        "workflow-structured",
+        {"topic": "owls"},
+        {
+            "title": "Points about owls",
+            "points": ["Points about owls", "Points about owls"],
+            "urgent": False,
+            "rendered": "- Points about owls\n- Points about owls\n",
+        },
+        "succeeded",
+    ),
 ]
 
 

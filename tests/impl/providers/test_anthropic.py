@@ -110,3 +110,28 @@ async def test_errors_map_to_dify_codes(
 async def test_unreachable_endpoint_is_a_request_error() -> None:
     with pytest.raises(CompletionRequestError, match="connection failed"):
         await collect(AnthropicModel("ok", "http://127.0.0.1:9", API_KEY, timeout=2), request())
+
+
+async def test_response_format_is_difys_code_block_mode(fake: tuple[str, list[dict[str, Any]]]) -> None:
+    """Dify's Anthropic runtime (`_transform_chat_json_prompts`): the system prompt asks for one
+    fenced block around the app's instructions, the assistant turn opens the fence and the
+    closing fence is a stop sequence; `response_format` itself is not sent."""
+    base_url, received = fake
+    model = AnthropicModel("ok", base_url, API_KEY)
+    assert model.json_response_format == "JSON"
+    asked = ModelRequest(
+        messages=(PromptMessage("system", "Be brief."), PromptMessage("user", "hi")),
+        params={"response_format": "JSON", "stop": ["END"]},
+    )
+    await collect(model, asked)
+    sent = received[-1]
+    assert "Be brief." in sent["system"] and "JSON" in sent["system"] and sent["system"] != "Be brief."
+    assert sent["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "\n```JSON"},
+    ]
+    assert sent["stop_sequences"] == ["END", "```\n", "\n```"] and "response_format" not in sent
+    await collect(
+        model, ModelRequest(messages=(PromptMessage("user", "hi"),), params={"response_format": "XML"})
+    )
+    assert "Please output a valid XML object." in received[-1]["system"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -82,3 +83,34 @@ async def test_title_and_suggestions() -> None:
     assert text == "Tell me about whales"
     assert suggestions_for("Tell me about whales")[0] == "Can you tell me more about Tell me about whales?"
     assert len(suggestions_for("")) == 3
+
+
+async def test_json_schema_answers_conform_and_stream() -> None:
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}}}
+    wrapped = json.dumps({"name": "llm_response", "schema": schema})
+    text, usage = await collect(
+        BuiltinModel(), req("rivers", response_format="json_schema", json_schema=wrapped)
+    )
+    assert json.loads(text) == {"tags": ["rivers"]} and usage.completion_tokens == len(text.split())
+    # the bare schema (as a DSL's own `json_schema` parameter holds it) and the OpenAI object form
+    bare, _ = await collect(BuiltinModel(), req("rivers", response_format="json_schema", json_schema=schema))
+    typed = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    assert bare == text == (await collect(BuiltinModel(), req("rivers", response_format=typed)))[0]
+    # JSON replies are not padded, the failure knobs still apply
+    padded, _ = await collect(
+        BuiltinModel(), req("rivers [[tokens:50]]", response_format="json_schema", json_schema=wrapped)
+    )
+    assert json.loads(padded) == {"tags": ["rivers"]}
+    with pytest.raises(RateLimitError):
+        await collect(
+            BuiltinModel(),
+            req("x [[fail:rate_limit_error]]", response_format="json_schema", json_schema=wrapped),
+        )
+
+
+async def test_json_mode_answers_an_object() -> None:
+    for fmt in ("json_object", "JSON", {"type": "json_object"}):
+        text, _ = await collect(BuiltinModel(), req("What is the tide?", response_format=fmt))
+        assert json.loads(text)["answer"].startswith("You said: What is the tide?.")
+    plain, _ = await collect(BuiltinModel(), req("What is the tide?", response_format="text"))
+    assert plain.startswith("You said:")

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.fake_openai import API_KEY, REPLY, running_fake_openai
+from support.fake_openai import API_KEY, JSON_REPLY, REPLY, running_fake_openai
 
 from impl.providers import (
     CompletionRequestError,
@@ -23,6 +23,7 @@ from impl.providers import (
     build_model,
     collect,
 )
+from impl.providers.openai_compatible import chat_payload
 
 REQUEST = ModelRequest(
     messages=(
@@ -137,3 +138,37 @@ def test_build_model_without_key_fails_before_streaming(monkeypatch: pytest.Monk
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ProviderNotInitializeError):
         build_model(ModelConfig(provider="openai-compatible", name="x", base_url="http://127.0.0.1:9/v1"))
+
+
+def test_response_format_is_built_as_difys_openai_providers_build_it() -> None:
+    """Dify's OpenAI-style model runtimes (`llm.py` of openai / openai_api_compatible):
+    `json_schema` takes the `json_schema` parameter as the schema object, any other name becomes
+    `{"type": name}`; `json_schema` without a schema is an error."""
+    wrapped = '{"name": "llm_response", "schema": {"type": "object"}}'
+    payload = chat_payload("m", [], {"response_format": "json_schema", "json_schema": wrapped})
+    assert payload["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "llm_response", "schema": {"type": "object"}},
+    }
+    assert "json_schema" not in payload
+    assert chat_payload("m", [], {"response_format": "json_object"})["response_format"] == {
+        "type": "json_object"
+    }
+    given = {"type": "json_object"}
+    assert chat_payload("m", [], {"response_format": given})["response_format"] == given
+    assert "response_format" not in chat_payload("m", [], {"response_format": "", "json_schema": wrapped})
+    with pytest.raises(
+        CompletionRequestError, match="Must define JSON Schema when the response format is json_schema"
+    ):
+        chat_payload("m", [], {"response_format": "json_schema"})
+    with pytest.raises(CompletionRequestError, match="not correct json_schema format"):
+        chat_payload("m", [], {"response_format": "json_schema", "json_schema": "{oops"})
+
+
+async def test_json_answers_stream_from_the_endpoint(fake: tuple[str, list[dict[str, Any]]]) -> None:
+    base_url, received = fake
+    model = OpenAICompatibleModel("json", base_url, API_KEY)
+    assert model.structured_output == "native"
+    request = ModelRequest(messages=(PromptMessage("user", "Hi"),), params={"response_format": "json_object"})
+    text, _usage = await collect(model, request)
+    assert text == "".join(JSON_REPLY) and received[-1]["response_format"] == {"type": "json_object"}
