@@ -7,9 +7,11 @@ stream alone gives the undisturbed duration (`tokens / rate` seconds plus overhe
 `--streams` chat streams start at once (each `tokens` tokens at `rate` tokens per second) from a
 raw asyncio client, while a second process asks `GET /v1/parameters` every 20 ms and records the
 latencies.  Printed: the slowdown (all streams' wall time / undisturbed duration; goal <= 1.5),
-the p50/p99 of `/parameters` meanwhile (goal p99 <= 250 ms), and the server's resident memory
-per open stream (RSS at the peak minus RSS before, divided by the streams).  Loopback only;
-every run is bounded by `--timeout`.
+the p50/p99 of `/parameters` meanwhile (goal p99 <= 250 ms), the CPU time the server and this
+client used meanwhile (a server near 100% of one core is CPU-bound; far below it on a busy
+machine, it waits for a core), and the server's resident memory per open stream (RSS at the
+peak minus RSS before, divided by the streams).  Loopback only; every run is bounded by
+`--timeout`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int) -> int:
@@ -104,6 +112,7 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     poller.start()
     opened = [0]
     peak = [rss_before]
+    cpu_before, own_before = _cpu_seconds(pid), time.process_time()
     started = time.monotonic()
 
     async def sample() -> None:
@@ -116,6 +125,7 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
         asyncio.gather(*(_one_stream(port, key, raw, opened) for _ in range(args.streams))), args.timeout
     )
     wall = time.monotonic() - started
+    server_cpu, client_cpu = _cpu_seconds(pid) - cpu_before, time.process_time() - own_before
     sampler.cancel()
     latencies = queue.get(timeout=args.timeout)
     poller.join(timeout=10)
@@ -138,6 +148,10 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     print(
         f"GET /v1/parameters meanwhile: {len(latencies)} requests, p50 {p50 * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms (goal <= 250 ms)"
+    )
+    print(
+        f"CPU meanwhile: server {server_cpu:.1f} s ({server_cpu / wall:.0%} of one core), "
+        f"this client {client_cpu:.1f} s ({client_cpu / wall:.0%}); load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"server RSS {rss_before / 1024:.0f} MB before, {peak[0] / 1024:.0f} MB at the peak: "

@@ -58,7 +58,10 @@ async def with_keepalive(
                 kind, item = queue.get_nowait()  # fast path: no timer when output is flowing
             except asyncio.QueueEmpty:
                 try:
-                    kind, item = await asyncio.wait_for(queue.get(), timeout=ping_interval)
+                    # `asyncio.timeout` arms a timer on this task; `wait_for` would start a
+                    # task per event (Python 3.11), a cost every token of every stream pays.
+                    async with asyncio.timeout(ping_interval):
+                        kind, item = await queue.get()
                 except TimeoutError:
                     yield PING_FRAME
                     continue

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from impl.db.writer import WriteQueue
+
+T = TypeVar("T")
+SQLITE_POOL_SIZE = 20
+SQLITE_POOL_OVERFLOW = 30
 
 
 def is_sqlite(url: str) -> bool:
@@ -46,7 +52,7 @@ def ensure_sqlite_dir(url: str) -> None:
 
 
 class Database:
-    """One engine and its session factory."""
+    """One engine and its session factory; on SQLite, one `WriteQueue` for the small writes."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -54,12 +60,17 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if not is_sqlite(url):
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        elif make_url(url).database not in (None, "", ":memory:"):
+            # An aiosqlite connection is a thread plus four pragmas: keep enough of them that a
+            # burst of reads does not open (and close again) overflow connections per request.
+            kwargs.update(pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_OVERFLOW)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
             install_sqlite_pragmas(self.engine.sync_engine)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        self.writer: WriteQueue | None = WriteQueue(self.sessions) if is_sqlite(url) else None
 
     @property
     def dialect(self) -> str:
@@ -81,5 +92,16 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    async def write(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in a transaction and return its result once committed. On SQLite the
+        writes of many callers share one transaction (see `impl.db.writer`), so `work` must use
+        only its session and may run more than once; on PostgreSQL each gets its own."""
+        if self.writer is not None:
+            return await self.writer.run(work)
+        async with self.transaction() as session:
+            return await work(session)
+
     async def dispose(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections import OrderedDict
@@ -167,6 +168,7 @@ _KEY_WITH_APP = (
 # revocation, a disabled app or a new version apply within `ttl` on every worker.
 KEY_CACHE_SIZE = 10_000
 _resolved: OrderedDict[str, tuple[float, AppContext | ApiError]] = OrderedDict()
+_inflight: dict[str, asyncio.Future[AppContext | ApiError | None]] = {}  # lookups under way
 
 
 def _copy_json(value: Any) -> Any:
@@ -195,6 +197,7 @@ def _fresh_copy(template: AppContext) -> AppContext:
 
 def forget_resolved_keys() -> None:
     _resolved.clear()
+    _inflight.clear()
 
 
 async def context_for_token(db: Database, token: str, ttl: float = 0.0) -> AppContext | None:
@@ -211,6 +214,36 @@ async def context_for_token(db: Database, token: str, ttl: float = 0.0) -> AppCo
             if isinstance(cached[1], ApiError):
                 raise cached[1]
             return _fresh_copy(cached[1])
+        # A burst of requests with this key when its entry expired: one lookup, the others
+        # wait for it (after a 1 s expiry, 1,000 open requests would each query and write).
+        inflight = _inflight.get(digest)
+        loop = asyncio.get_running_loop()
+        if inflight is not None and inflight.get_loop() is loop and not inflight.done():
+            outcome = await asyncio.shield(inflight)
+            if isinstance(outcome, ApiError):
+                raise outcome
+            return None if outcome is None else _fresh_copy(outcome)
+        future: asyncio.Future[AppContext | ApiError | None] = loop.create_future()
+        _inflight[digest] = future
+        try:
+            outcome = await _lookup(db, digest, ttl)
+        except ApiError as refused:
+            future.set_result(refused)
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody may be waiting
+            raise
+        finally:
+            if _inflight.get(digest) is future:
+                del _inflight[digest]
+        future.set_result(outcome)
+        return None if outcome is None else _fresh_copy(outcome)
+    return await _lookup(db, digest, ttl)
+
+
+async def _lookup(db: Database, digest: str, ttl: float) -> AppContext | None:
+    """The key's app context from the database (remembered for `ttl` seconds)."""
     async with db.session() as session:
         found = (await session.execute(_KEY_WITH_APP, {"digest": digest})).first()
         if found is None:
@@ -228,7 +261,7 @@ async def context_for_token(db: Database, token: str, ttl: float = 0.0) -> AppCo
             raise
         context = context_of(app, await cached_version(session, app.current_version_id), key.id)
     _remember(digest, context, ttl)
-    return _fresh_copy(context) if ttl > 0 else context
+    return context
 
 
 def _remember(digest: str, outcome: AppContext | ApiError, ttl: float) -> None:

@@ -282,14 +282,19 @@ async def add_message(
     files: list[RequestFile],
     now: datetime,
     threaded: bool = True,
+    flush: bool = True,
 ) -> Message:
     """Add a new turn to a conversation: count it, store its message row (no answer yet; its
-    parent is the conversation's latest message when `threaded`) and the files the user sent."""
+    parent is the conversation's latest message when `threaded`) and the files the user sent.
+    With `flush` the rows are written at once; else with the session's next flush."""
     # A conversation not yet written (created in this transaction) has no messages to thread on.
     # The lookup does not autoflush: the conversation's pending changes (updated_at) go out in one
     # UPDATE with the new dialogue_count; no message of this turn is pending before this point.
     parent = None
-    if threaded and not inspect(conversation).pending:
+    earlier = [o for o in session.new if isinstance(o, Message) and o.conversation_id == conversation.id]
+    if threaded and earlier:  # a turn of this conversation written in the same (unflushed) batch
+        parent = max(earlier, key=lambda m: (m.created_at, m.id)).id
+    elif threaded and not inspect(conversation).pending:
         with session.no_autoflush:
             parent = await session.scalar(
                 select(Message.id)
@@ -299,6 +304,7 @@ async def add_message(
             )
     conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
     message = Message(
+        id=new_id(),
         app_id=conversation.app_id,
         app_version_id=version_id,
         conversation_id=conversation.id,
@@ -314,7 +320,8 @@ async def add_message(
         updated_at=now,
     )
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     for f in files:
         session.add(
             MessageFile(
@@ -327,6 +334,53 @@ async def add_message(
             )
         )
     return message
+
+
+@dataclass
+class _TurnRows:
+    """The rows a new turn writes: its conversation (new, or the found one counted on), its
+    message with the user's files, and its lease. `write` may run more than once (a group commit
+    retried without a failed write), so it builds everything from these fields each time."""
+
+    ctx: AppScope
+    end_user_id: str
+    conversation_id: str | None
+    inputs: dict[str, Any]
+    introduction: str
+    query: str
+    task_id: str
+    params: GenerateParams
+    files: list[RequestFile]
+    now: datetime
+
+    async def write(self, session: AsyncSession) -> tuple[str, str, int]:
+        ctx, now = self.ctx, self.now
+        if self.conversation_id is None:
+            conversation = await add_conversation(
+                session, ctx, ctx.version_id, self.end_user_id, self.inputs, self.introduction, now
+            )
+        else:
+            # From the database, or as an earlier turn of this batch left it (counted on).
+            found = await session.get(Conversation, self.conversation_id)
+            if found is None:
+                raise not_found(CONVERSATION_NOT_FOUND)
+            conversation = found
+            conversation.updated_at = now
+        message = await add_message(
+            session,
+            conversation,
+            version_id=ctx.version_id,
+            query=self.query,
+            inputs=self.inputs,
+            task_id=self.task_id,
+            trace_id=self.params.trace_id,
+            files=self.files,
+            now=now,
+            threaded=self.params.kind == "chat",
+            flush=False,
+        )
+        session.add(leases.new_lease(self.task_id, ctx.app_id, message_id=message.id))
+        return message.id, conversation.id, to_unix(now) or 0
 
 
 def _prompt(
@@ -361,50 +415,32 @@ async def start(
     model = model_for(config.model)  # provider misconfiguration: a plain 400 before streaming
     rt = runtime.current()
     task_id = str(uuid.uuid4())
-    # One session: the end user first (committed on its own when created, as before), then the
-    # turn's rows in one transaction committed before the first event.
+    # The reads in one session (the end user is committed on its own when created); the turn's
+    # rows in one write (`Database.write`: on SQLite group-committed with other turns' writes),
+    # committed before the first event.
     async with rt.database.session() as session:
         end_user = await get_or_create_in(session, ctx.app_id, user)
-        conversation: Conversation | None = None
+        found: Conversation | None = None
         if params.conversation_id is not None:
             if params.kind != "chat":  # a completion has no later turns
                 raise not_found(CONVERSATION_NOT_FOUND)
-            found = await session.get(Conversation, params.conversation_id)
-            conversation = check_conversation(found, ctx.app_id, end_user.id)
+            found = check_conversation(
+                await session.get(Conversation, params.conversation_id), ctx.app_id, end_user.id
+            )
             # Later turns keep the inputs stored with the conversation (Dify's behaviour).
-            inputs = dict(conversation.inputs or {})
+            inputs = dict(found.inputs or {})
         else:
             inputs = validate_inputs(config.user_input_form, params.inputs)
         files = await resolve_request_files(
             session, config.file_upload, params.files, app_id=ctx.app_id, tenant_id=ctx.tenant_id
         )
-        history = (
-            await conversation_history(session, conversation.id, config.history_turns) if conversation else []
-        )
-        now = utcnow()
-        is_new = conversation is None
-        if conversation is None:
-            conversation = await add_conversation(
-                session, ctx, ctx.version_id, end_user.id, inputs, config.opening_statement, now
-            )
-        else:
-            conversation.updated_at = now
-        message = await add_message(
-            session,
-            conversation,
-            version_id=ctx.version_id,
-            query=query,
-            inputs=inputs,
-            task_id=task_id,
-            trace_id=params.trace_id,
-            files=files,
-            now=now,
-            threaded=params.kind == "chat",
-        )
+        history = await conversation_history(session, found.id, config.history_turns) if found else []
         owner = end_user.id
-        ids = (message.id, conversation.id, to_unix(now) or 0)
-        session.add(leases.new_lease(task_id, ctx.app_id, message_id=message.id))
-        await session.commit()
+    now = utcnow()
+    is_new = found is None
+    turn = _TurnRows(ctx, end_user.id, found.id if found else None, inputs, config.opening_statement,
+                     query, task_id, params, files, now)  # fmt: skip
+    ids = await rt.database.write(turn.write)
     log.info(
         "generation started task=%s message=%s conversation=%s app=%s trace_id=%s",
         task_id, ids[0], ids[1], ctx.app_id, params.trace_id,
@@ -553,8 +589,9 @@ async def complete_message(
     `error` marks the message failed) and give a conversation still called `New conversation`
     its generated `title`; drop the turn's lease (`task_id`) in the same transaction. Every app mode
     that answers in a conversation ends its turn here."""
+
     # Plain UPDATEs built once (no read first); `updated_at` still moves through its onupdate.
-    async with runtime.current().database.transaction() as session:
+    async def write(session: AsyncSession) -> None:
         if message_id is not None:
             params: dict[str, Any] = {
                 "b_id": message_id,
@@ -572,6 +609,8 @@ async def complete_message(
             await session.execute(_NAME_CONVERSATION, {"b_id": conversation_id, "b_name": title})
         if task_id is not None:
             await leases.drop_in(session, task_id)
+
+    await runtime.current().database.write(write)
     if task_id is not None:
         _ENDED.add(task_id)
 
@@ -632,8 +671,7 @@ def _settle_lease(task_id: str) -> None:
 
     async def drop() -> None:
         try:
-            async with runtime.current().database.transaction() as session:
-                await leases.drop_in(session, task_id)
+            await runtime.current().database.write(lambda session: leases.drop_in(session, task_id))
         except Exception:
             log.exception("could not drop the lease of task %s", task_id)
 

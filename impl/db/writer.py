@@ -1,0 +1,157 @@
+"""One writer for the embedded database: small writes group-committed by one task.
+
+SQLite takes one writer at a time. Many coroutines writing through their own pooled connections
+queue on its lock (each waiting in SQLite's busy handler, which sleeps) and commit one by one.
+Here a caller hands its write to `WriteQueue.run` as a function of a session; one task per event
+loop drains the queue, runs every write waiting in it inside one transaction with one flush at
+the end (the new rows of a table go out in one statement) and commits once. Every caller of the
+batch then gets its result, after the commit: a write that returned has been committed.
+
+When anything fails, the batch runs again carefully: flushing after each write, so an error
+belongs to the write that caused it. That write is left out (its caller gets the error), the
+transaction is rolled back and the batch's other writes run again in a new one, so one failing
+write never takes the others with it (a write must therefore be a function of its session alone,
+with nothing done outside the database). When the commit itself fails, each write of the batch
+is retried in a transaction of its own.
+
+PostgreSQL has row locks and many writers; `Database.write` runs each write in its own
+transaction there and does not use this queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+log = logging.getLogger("impl.db.writer")
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[Any]]
+MAX_BATCH = 500
+
+
+class WriteQueue:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH) -> None:
+        self._sessions = sessions
+        self.max_batch = max_batch
+        self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = False
+        self.commits = 0  # transactions committed (for tests and the bench)
+        self.writes = 0  # writes committed
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Queue `work`, wait for the commit of its batch and return its result (or raise its
+        error). A caller cancelled before its write ran leaves it out; once it ran, it commits."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._task is None or self._task.done():
+            self._start(loop)
+        assert self._wakeup is not None
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((work, future))
+        self._wakeup.set()
+        return await future
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending = [(w, f) for w, f in self._pending if f.get_loop() is loop]
+        self._wakeup = asyncio.Event()
+        self._task = loop.create_task(self._drain(self._wakeup))
+
+    async def _drain(self, wakeup: asyncio.Event) -> None:
+        while True:
+            await wakeup.wait()
+            wakeup.clear()
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                self._busy = True
+                try:
+                    await self._commit_batch(batch)
+                except Exception as exc:  # never leave a caller waiting
+                    log.exception("write batch failed")
+                    for _work, future in batch:
+                        _fail(future, exc)
+                finally:
+                    self._busy = False
+
+    async def _commit_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        live = [(work, future) for work, future in batch if not future.done()]
+        if not live:
+            return
+        # First all writes with one flush at the end: the unit of work then inserts each table's
+        # new rows with one statement. Any error sends the batch to the careful path.
+        try:
+            async with self._sessions() as session, session.begin():
+                results = [await work(session) for work, _future in live]
+        except Exception:
+            await self._commit_carefully(live)
+            return
+        self._settle(live, results)
+
+    async def _commit_carefully(self, live: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        """Flush after each write, so an error belongs to the write that caused it; that write
+        is left out and the others run again."""
+        while live:
+            results: list[Any] = []
+            failed: int | None = None
+            try:
+                async with self._sessions() as session, session.begin():
+                    for index, (work, _future) in enumerate(live):
+                        try:
+                            results.append(await work(session))
+                            await session.flush()
+                        except Exception as exc:
+                            failed = index
+                            _fail(live[index][1], exc)
+                            raise _Rollback() from exc
+            except _Rollback:
+                assert failed is not None
+                del live[failed]  # the others run again in a new transaction
+                continue
+            except Exception as exc:
+                if len(live) == 1:
+                    _fail(live[0][1], exc)
+                    return
+                log.warning("a batch of %d writes failed to commit; retrying one by one", len(live))
+                for one in live:
+                    await self._commit_carefully([one])
+                return
+            self._settle(live, results)
+            return
+
+    def _settle(self, live: list[tuple[Work, asyncio.Future[Any]]], results: list[Any]) -> None:
+        self.commits += 1
+        self.writes += len(live)
+        for (_work, future), result in zip(live, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self._loop is asyncio.get_running_loop():
+            for _ in range(1000):  # let queued writes finish (10 s at most)
+                if not self._pending and not self._busy:
+                    break
+                await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class _Rollback(Exception):
+    """Raised inside the batch's transaction to roll it back after one write failed."""

@@ -1,0 +1,78 @@
+"""A burst of requests with one key whose cache entry expired makes one lookup, not one each;
+the waiters get the same answer (a context of their own, an unknown key's None, a refusal)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, update
+
+from impl.db import migrate
+from impl.db.engine import Database
+from impl.db.models import App
+from impl.errors import ApiError
+from impl.services.apps import keys, store
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "apps"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dify.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    database = Database(url)
+    store.forget_resolved_keys()
+    try:
+        yield database
+    finally:
+        store.forget_resolved_keys()
+        await database.dispose()
+
+
+def _count_key_queries(db: Database) -> list[str]:
+    seen: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "api_keys" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", before)
+    return seen
+
+
+async def test_concurrent_misses_share_one_lookup(db: Database) -> None:
+    app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
+    token, _info = await keys.create_key(db, app.id)
+    seen = _count_key_queries(db)
+    contexts = await asyncio.gather(*(store.context_for_token(db, token, 1.0) for _ in range(30)))
+    assert all(c is not None and c.app_id == app.id for c in contexts)
+    assert len(seen) == 1
+    assert len({id(c) for c in contexts}) == 30  # each request has its own copy
+    assert len({id(c.features) for c in contexts if c is not None}) == 30
+
+
+async def test_waiters_share_a_refusal_and_an_unknown_key(db: Database) -> None:
+    app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
+    token, _info = await keys.create_key(db, app.id)
+    async with db.transaction() as session:
+        await session.execute(update(App).where(App.id == app.id).values(enable_api=False))
+    seen = _count_key_queries(db)
+    results = await asyncio.gather(
+        *(store.context_for_token(db, token, 1.0) for _ in range(10)), return_exceptions=True
+    )
+    assert all(isinstance(r, ApiError) and r.status == 403 for r in results)
+    assert len(seen) == 1
+    unknown = "app-" + "x" * 24
+    assert await asyncio.gather(*(store.context_for_token(db, unknown, 1.0) for _ in range(5))) == [None] * 5
+
+
+async def test_without_a_cache_every_request_looks_up(db: Database) -> None:
+    app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
+    token, _info = await keys.create_key(db, app.id)
+    seen = _count_key_queries(db)
+    await asyncio.gather(*(store.context_for_token(db, token, 0.0) for _ in range(5)))
+    assert len(seen) == 5
