@@ -48,7 +48,13 @@ def test_every_spec_operation_is_served(live_server: LiveServer) -> None:
                 continue
             url = live_server.base_url + path.replace("{", "").replace("}", "")
             resp = httpx.request(method.upper(), url, timeout=TIMEOUT)
-            assert resp.status_code in (200, 401), (method, path, resp.text)
+            if item[method].get("security") == []:
+                # A keyless operation reaches its own checks: the tool-file download wants its
+                # signed query parameters.
+                assert resp.status_code in (200, 400), (method, path, resp.text)
+                assert resp.status_code == 200 or resp.json()["code"] == "invalid_param", resp.text
+            else:
+                assert resp.status_code in (200, 401), (method, path, resp.text)
 
 
 def test_startup_fails_listing_operations_without_handler(tmp_path: Path) -> None:
