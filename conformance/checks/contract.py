@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conformance import grammar
-from conformance.client import TransportFailure, key_variable
+from conformance.client import Api, TransportFailure, key_variable
 from conformance.model import CheckSpec, Outcome, Target
 from conformance.registry import declare, register
 from conformance.spec import Operation
@@ -187,11 +187,11 @@ def drive(ctx: Context) -> None:
                 for c in wanted:
                     ctx.record(c, mode, op.operation_id, Outcome.SKIP, "Schemathesis could not load it")
                 continue
-            reply_was_on = _annotation_reply_on(ctx, mode) if op.operation_id in SWITCHES_REPLY else None
+            reply_was_on = annotation_reply_on(ctx.apis[mode]) if op.operation_id in SWITCHES_REPLY else None
             with ctx.timed(wanted, mode, op.operation_id):
                 tally = _fuzz(ctx, mode, op, st_op, validator)
             if reply_was_on is False:
-                _switch_annotation_reply_off(ctx, mode)
+                switch_annotation_reply_off(ctx.apis[mode])
             for c in wanted:
                 if c in tally.failures:
                     n = tally.errors[c]
@@ -226,22 +226,23 @@ REPLY_SETTINGS = {
 }
 
 
-def _annotation_reply_on(ctx: Context, mode: str) -> bool | None:
+def annotation_reply_on(api: Api) -> bool | None:
+    """Whether the app's /parameters says annotation reply is on (None: it does not say)."""
     try:
-        body = ctx.apis[mode].call("GET", "/parameters").json
+        body = api.call("GET", "/parameters").json
     except TransportFailure:
         return None
     block = body.get("annotation_reply") if isinstance(body, dict) else None
     return bool(block.get("enabled")) if isinstance(block, dict) else None
 
 
-def _switch_annotation_reply_off(ctx: Context, mode: str, timeout: float = 15.0) -> None:
-    api = ctx.apis[mode]
+def switch_annotation_reply_off(api: Api, timeout: float = 15.0) -> None:
+    """Disable annotation reply and wait for the job (again while queued jobs turn it back on)."""
     deadline = time.monotonic() + timeout
     try:
         # Jobs queued by the fuzzing may still be running: wait until none turns it back on.
-        while _annotation_reply_on(ctx, mode) and time.monotonic() < deadline:
-            job = api.call("POST", "/apps/annotation-reply/disable", json=REPLY_SETTINGS).json
+        while annotation_reply_on(api) and time.monotonic() < deadline:
+            job = api.call("POST", "/apps/annotation-reply/disable", json_body=REPLY_SETTINGS).json
             job_id = job.get("job_id") if isinstance(job, dict) else None
             while job_id and time.monotonic() < deadline:
                 status = api.call("GET", f"/apps/annotation-reply/disable/status/{job_id}").json
