@@ -5,6 +5,7 @@ envelope and the JSON inside SSE events)."""
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conformance import grammar
-from conformance.client import key_variable
+from conformance.client import Api, TransportFailure, key_variable
 from conformance.model import CheckSpec, Outcome, Target
 from conformance.registry import declare, register
 from conformance.spec import Operation
@@ -186,8 +187,11 @@ def drive(ctx: Context) -> None:
                 for c in wanted:
                     ctx.record(c, mode, op.operation_id, Outcome.SKIP, "Schemathesis could not load it")
                 continue
+            reply_was_on = annotation_reply_on(ctx.apis[mode]) if op.operation_id in SWITCHES_REPLY else None
             with ctx.timed(wanted, mode, op.operation_id):
                 tally = _fuzz(ctx, mode, op, st_op, validator)
+            if reply_was_on is False:
+                switch_annotation_reply_off(ctx.apis[mode])
             for c in wanted:
                 if c in tally.failures:
                     n = tally.errors[c]
@@ -209,6 +213,46 @@ def drive(ctx: Context) -> None:
                     ctx.record(c, mode, op.operation_id, Outcome.SKIP, "no request could be generated")
                 else:
                     ctx.record(c, mode, op.operation_id, Outcome.PASS, f"{tally.cases} generated cases")
+
+
+# Fuzzing this operation with valid data switches the app's annotation reply on and off; the run
+# leaves it as it found it when it found it off (an "on" state cannot be rebuilt: /parameters does
+# not say its threshold or embedding model).
+SWITCHES_REPLY = {"initialAnnotationReplySettings"}
+REPLY_SETTINGS = {
+    "score_threshold": 0.9,
+    "embedding_provider_name": "openai",
+    "embedding_model_name": "text-embedding-3-small",
+}
+
+
+def annotation_reply_on(api: Api) -> bool | None:
+    """Whether the app's /parameters says annotation reply is on (None: it does not say)."""
+    try:
+        body = api.call("GET", "/parameters").json
+    except TransportFailure:
+        return None
+    block = body.get("annotation_reply") if isinstance(body, dict) else None
+    return bool(block.get("enabled")) if isinstance(block, dict) else None
+
+
+def switch_annotation_reply_off(api: Api, timeout: float = 15.0) -> None:
+    """Disable annotation reply and wait for the job (again while queued jobs turn it back on)."""
+    deadline = time.monotonic() + timeout
+    try:
+        # Jobs queued by the fuzzing may still be running: wait until none turns it back on.
+        while annotation_reply_on(api) and time.monotonic() < deadline:
+            job = api.call("POST", "/apps/annotation-reply/disable", json_body=REPLY_SETTINGS).json
+            job_id = job.get("job_id") if isinstance(job, dict) else None
+            while job_id and time.monotonic() < deadline:
+                status = api.call("GET", f"/apps/annotation-reply/disable/status/{job_id}").json
+                if not isinstance(status, dict) or status.get("job_status") in ("completed", "error"):
+                    break
+                time.sleep(0.1)
+            if not job_id:
+                return
+    except TransportFailure:
+        return
 
 
 def _fuzz(ctx: Context, mode: str, op: Operation, st_op: Any, validator: grammar.EventValidator) -> _Tally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
 from conftest import Target
 from helpers import run_suite
 
@@ -45,6 +46,14 @@ def test_a_keys_only_run_passes_with_only_justified_skips(reference: Target) -> 
     inconclusive = {(r.check_id, r.mode) for r in report.results if r.outcome is Outcome.INCONCLUSIVE}
     assert inconclusive <= JUSTIFIED_INCONCLUSIVE
     assert {r.mode for r in report.results if r.outcome is Outcome.PASS} == set(reference.keys)
+    # Fuzzing the annotation-reply switch leaves the chat app's reply off, as the run found it.
+    for mode in ("chat", "agent-chat", "advanced-chat"):
+        params = httpx.get(
+            reference.base_url + "/parameters",
+            headers={"Authorization": f"Bearer {reference.keys[mode]}"},
+            timeout=10,
+        ).json()
+        assert params["annotation_reply"] == {"enabled": False}, mode
     # Judged by outcome in every chat mode and completion: stopped, shorter, a prefix, stored as streamed.
     stops = {r.mode: r.outcome for r in report.results if r.check_id == "scenario.stop"}
     assert {m: o for m, o in stops.items() if m != "workflow"} == dict.fromkeys(

@@ -122,7 +122,7 @@ class AgentRun:
     checkpoint: AnswerCheckpoint | None = None  # the answer so far, kept on the message row
 
     def emit(self, event: dict[str, Any]) -> None:
-        self.run.queue.put_nowait(event)
+        self.run.emit(event)
 
     def thought_event(self, thought: Thought) -> dict[str, Any]:
         event = self.run.envelope("agent_thought")

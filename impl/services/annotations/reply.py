@@ -44,6 +44,10 @@ DEFAULT_THRESHOLD = 0.9
 ACCOUNT = {"id": "00000000-0000-0000-0000-000000000000", "name": "Service API"}
 
 _jobs: set[asyncio.Task[None]] = set()
+# Per app: the jobs of one app apply one at a time, in the order they were requested (asyncio's
+# lock wakes its waiters first come, first served, and each job task asks for it first), so an
+# enable followed at once by a disable always ends disabled.
+_job_locks: dict[str, asyncio.Lock] = {}
 # Per app: (fingerprint of its annotations, the index).  One lock per app makes the requests that
 # find the index stale right after a change wait for a single rebuild instead of each building
 # their own.  The index holds the start of each question only (see similarity.MAX_INDEXED_CHARS);
@@ -127,6 +131,11 @@ async def _set_status(job_id: str, status: str, error: str = "") -> None:
 
 
 async def _run_job(job_id: str, app_id: str, action: str, settings: dict[str, Any]) -> None:
+    async with _job_locks.setdefault(app_id, asyncio.Lock()):
+        await _apply_job(job_id, app_id, action, settings)
+
+
+async def _apply_job(job_id: str, app_id: str, action: str, settings: dict[str, Any]) -> None:
     try:
         await _set_status(job_id, "processing")
         async with runtime.current().database.transaction() as session:

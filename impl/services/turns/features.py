@@ -30,6 +30,7 @@ from impl.providers import ChatModel, ModelRequest, Usage
 from impl.services.annotations import reply
 from impl.services.apps.scope import AppScope
 from impl.services.media import text_to_speech
+from impl.services.runs.event_log import EventLog
 from impl.services.turns import generation, moderation
 from impl.services.turns.generation import GenerateParams, GenerationRun, Outcome, Runner
 from impl.tasks import TaskHandle
@@ -84,7 +85,7 @@ def _event(run: GenerationRun, name: str, **fields: Any) -> dict[str, Any]:
 def _speech_events(run: GenerationRun, audio: bytes) -> None:
     for start in range(0, len(audio), TTS_CHUNK):
         chunk = base64.b64encode(audio[start : start + TTS_CHUNK]).decode("ascii")
-        run.queue.put_nowait(_event(run, "tts_message", audio=chunk))
+        run.emit(_event(run, "tts_message", audio=chunk))
 
 
 async def _speak(run: GenerationRun, text: str, config: text_to_speech.TtsConfig) -> None:
@@ -152,14 +153,14 @@ async def finish(run: GenerationRun, answer: str, features: Features, speaker: S
     """Output moderation and TTS autoplay; returns the answer to keep."""
     replaced = moderation.check_output(features.moderation, answer)
     if replaced is not None:
-        run.queue.put_nowait(_event(run, "message_replace", answer=replaced, reason="output_moderation"))
+        run.emit(_event(run, "message_replace", answer=replaced, reason="output_moderation"))
         answer = replaced
     if features.tts.enabled and features.tts.autoplay:
         if speaker is not None:
             await speaker.close()
         else:
             await _speak(run, answer, features.tts)
-        run.queue.put_nowait(_event(run, "tts_message_end", audio=""))
+        run.emit(_event(run, "tts_message_end", audio=""))
     return answer
 
 
@@ -185,7 +186,7 @@ def direct_runner(ctx: AppScope, direct: DirectAnswer, features: Features) -> Ru
         metadata: dict[str, Any] = {}
         error: ApiError | None = None
         try:
-            run.queue.put_nowait(_event(run, "message", id=run.message_id, answer=answer))
+            run.emit(_event(run, "message", id=run.message_id, answer=answer))
             tts_only = Features(moderation.KeywordModeration(), features.tts)
             answer = await finish(run, answer, tts_only)
             latency = time.monotonic() - started
@@ -214,12 +215,11 @@ def finishing_runner(features: Features) -> Runner:
         title_query: str | None,
     ) -> None:
         loop = asyncio.get_running_loop()
-        inner = dataclasses.replace(run, queue=asyncio.Queue(), outcome=loop.create_future())
+        inner = dataclasses.replace(run, log=EventLog(keep=False), outcome=loop.create_future())
         task = asyncio.create_task(generation.run_model(inner, model, request, handle, title_query))
         speaker = speaker_for(run, features)
         try:
-            while True:
-                event = await inner.queue.get()
+            async for event in inner.events():
                 name = event.get("event")
                 if name == "message" and speaker is not None:
                     speaker.feed(str(event.get("answer") or ""))
@@ -228,10 +228,10 @@ def finishing_runner(features: Features) -> Runner:
                     answer = await finish(run, outcome.answer, features, speaker)
                     if answer != outcome.answer:
                         await store_answer(run.message_id, answer)
-                    run.queue.put_nowait(event)
+                    run.emit(event)
                     run.outcome.set_result(dataclasses.replace(outcome, answer=answer))
                     break
-                run.queue.put_nowait(event)
+                run.emit(event)
                 if name == "error":
                     run.outcome.set_result(await asyncio.shield(inner.outcome))
                     break

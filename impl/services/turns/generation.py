@@ -1,6 +1,7 @@
 """Chat and completion generation: request → message rows → model run → events / blocking body.
 
-The model runs in a background asyncio task that feeds a queue, so a client that disconnects
+The model runs in a background asyncio task that appends to the turn's event log
+(`runs.event_log`, the log graph runs use too), so a client that disconnects
 does not lose the message: the conversation and message rows are committed before the first
 event (which already carries their ids) and the runner completes the message (answer, tokens,
 latency, status) whatever happens to the HTTP side. Stop and server shutdown end the run like
@@ -42,6 +43,7 @@ from impl.services.apps.scope import AppScope, end_user_for, model_for
 from impl.services.media.files import RequestFile, image_inputs, resolve_request_files
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
+from impl.services.runs.event_log import EventLog
 from impl.services.turns.knowledge import Context, app_context
 from impl.services.turns.suggestions import generate_title
 from impl.tasks import TaskHandle, TaskRegistry
@@ -117,7 +119,7 @@ class Outcome:
 
 @dataclass
 class GenerationRun:
-    """A started generation: its ids, its event queue and its final outcome."""
+    """A started generation: its ids, its event log and its final outcome."""
 
     kind: Kind
     app_mode: str
@@ -125,7 +127,7 @@ class GenerationRun:
     message_id: str
     conversation_id: str
     created_at: int
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    log: EventLog = field(default_factory=lambda: EventLog(keep=False))
     # The knowledge passages the answer cites (the app's datasets, citation feature on).
     retriever_resources: list[dict[str, Any]] = field(default_factory=list)
     outcome: asyncio.Future[Outcome] = field(
@@ -140,13 +142,12 @@ class GenerationRun:
         body["created_at"] = self.created_at
         return body
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
+    def emit(self, event: dict[str, Any]) -> None:
+        self.log.append(event)
+
+    def events(self) -> AsyncIterator[dict[str, Any]]:
         """The stream's events, ending with the terminal one."""
-        while True:
-            event = await self.queue.get()
-            yield event
-            if event["event"] in TERMINAL:
-                return
+        return self.log.follow(0, TERMINAL)
 
     async def blocking_body(self) -> dict[str, Any]:
         """Wait for the end (a client disconnect does not cancel the run) and shape the reply."""
@@ -500,7 +501,7 @@ async def run_model(
                     parts.append(item.text)
                     event = run.envelope("message")
                     event["answer"] = item.text
-                    run.queue.put_nowait(event)
+                    run.emit(event)
                     checkpoint.touch()
                 else:
                     usage = item
@@ -640,7 +641,7 @@ _NAME_CONVERSATION = (
 
 
 def end_run(run: GenerationRun, outcome: Outcome) -> None:
-    """The last step of every `Runner`: queue the terminal event (`error` when the outcome has
+    """The last step of every `Runner`: append the terminal event (`error` when the outcome has
     one, else `message_end` with its metadata), release the task id, settle the outcome."""
     error = outcome.error
     if error is not None:
@@ -651,7 +652,7 @@ def end_run(run: GenerationRun, outcome: Outcome) -> None:
         event = run.envelope("message_end")
         event["metadata"] = outcome.metadata
         event["files"] = None
-    run.queue.put_nowait(event)
+    run.emit(event)
     task_registry().unregister(run.task_id)
     _settle_lease(run.task_id)
     if not run.outcome.done():

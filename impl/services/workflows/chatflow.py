@@ -224,7 +224,7 @@ async def blocking_body(live: graph_run.LiveRun) -> dict[str, Any]:
     answer = message.answer if message is not None else ""
     metadata = dict(message.message_metadata or {}) if message is not None else {}
     if data.get("status") == "paused":
-        answer = "".join(e.get("answer", "") for e in live.log if e.get("event") == "message")
+        answer = "".join(e.get("answer", "") for e in live.log.events if e.get("event") == "message")
         metadata = answer_metadata(_zero(), data.get("elapsed_time") or 0.0)
     return {
         "event": "message",

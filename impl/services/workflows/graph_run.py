@@ -37,6 +37,7 @@ from impl.services.media import tool_files
 from impl.services.media.files import store_upload
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
+from impl.services.runs.event_log import EventLog
 from impl.services.workflows import human_input, pauses
 from impl.services.workflows.live import (
     CHAT_TERMINAL,
@@ -206,7 +207,7 @@ def _pause_state(live: LiveRun, runner: WorkflowRunner, node: Node) -> dict[str,
     execution = next(
         (
             e.get("data")
-            for e in reversed(live.log)
+            for e in reversed(live.log.events)
             if e.get("event") == "node_started" and (e.get("data") or {}).get("node_id") == node.id
         ),
         None,
@@ -230,7 +231,7 @@ def _resumed(
         expiration = next(
             (
                 e["data"].get("expiration_time")
-                for e in reversed(live.log)
+                for e in reversed(live.log.events)
                 if e.get("event") == "human_input_required" and e["data"].get("node_id") == node.id
             ),
             None,
@@ -271,7 +272,7 @@ async def _save(
             await leases.drop_in(session, live.ctx.task_id)
             session.add(pause)
         row.status = status
-        row.event_log = [*live.log, *(extra or [])]
+        row.event_log = [*live.log.events, *(extra or [])]
         row.total_tokens = runner.total_tokens
         row.total_steps = runner.index
         row.exceptions_count = runner.exceptions_count
@@ -345,7 +346,7 @@ async def resume_run(
     handle = await registry().register(ctx.task_id, ctx.end_user_id, ctx.app_id)
     budget = float(state.get("budget") or 0.0)
     live = LiveRun(ctx=ctx, handle=handle, budget=budget, backend=registry().backend, resumption=resumption)
-    live.log = list(events)
+    live.log = EventLog(events)
     if live.backend.shared and not await live.backend.has_log(ctx.run_id):
         for event in events:  # the shared log expired meanwhile: followers elsewhere get it all
             live.backend.append(ctx.run_id, event)
@@ -413,16 +414,14 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
             log.exception("could not persist workflow run %s", ctx.run_id)
         for event in final:
             live.publish(event)
-        live.finished = True
-        live.changed.set()
+        live.log.end()
         if not live.result.done():
             live.result.set_result(data)
         log.info("workflow run %s %s steps=%d tokens=%d", ctx.run_id, outcome.status, outcome.total_steps,
                  outcome.total_tokens)  # fmt: skip
     finally:
         live.disarm()
-        live.finished = True
-        live.changed.set()
+        live.log.end()
         if not live.result.done():
             live.result.set_exception(RuntimeError("the run ended without a result"))
         if live.checkpoint is not None and live.detached:

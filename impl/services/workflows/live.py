@@ -19,6 +19,7 @@ from impl.db.models import to_unix
 from impl.engine import RunOutcome, WorkflowRunner
 from impl.providers import PromptMessage
 from impl.services.runs.checkpoint import AnswerCheckpoint
+from impl.services.runs.event_log import EventLog
 from impl.tasks import Backend, LocalBackend, TaskHandle, TaskRegistry
 
 WORKFLOW_TERMINAL = ("workflow_finished", "workflow_paused", "error")
@@ -82,10 +83,8 @@ class LiveRun:
 
     ctx: RunContext
     handle: TaskHandle
-    log: list[dict[str, Any]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    log: EventLog = field(default_factory=EventLog)
     paused: bool = False
-    finished: bool = False
     result: asyncio.Future[dict[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -149,8 +148,6 @@ class LiveRun:
             return
         self.log.append(event)
         self.backend.append(self.ctx.run_id, event)
-        self.changed.set()
-        self.changed = asyncio.Event()
 
     def emit(self, name: str, data: dict[str, Any]) -> None:
         self.publish(self.wrap(name, data))
@@ -171,7 +168,7 @@ class LiveRun:
         terminal = CHAT_TERMINAL if self.chat else WORKFLOW_TERMINAL
         while True:
             while index < len(self.log):
-                event = self.log[index]
+                event = self.log.events[index]
                 index += 1
                 yield event
                 name = event.get("event")
@@ -183,9 +180,9 @@ class LiveRun:
                     continue
                 if name in terminal:
                     return
-            if self.finished and index >= len(self.log):
+            if self.log.ended and index >= len(self.log):
                 return
-            await self.changed.wait()
+            await self.log.wait_beyond(index)
 
 
 LIVE_RUNS: dict[str, LiveRun] = {}

@@ -89,6 +89,28 @@ async def test_failed_job_reports_error(ctx: AppContext, monkeypatch: pytest.Mon
     assert done["job_status"] == "error" and done["error_msg"] == "RuntimeError: index store unavailable"
 
 
+async def test_jobs_of_one_app_apply_in_the_order_they_were_requested(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_status = reply._set_status
+    slowed: list[str] = []
+
+    async def first_job_slow(job_id: str, status: str, error: str = "") -> None:
+        if not slowed:  # the first job's first write takes longer than the whole second job
+            slowed.append(job_id)
+            await asyncio.sleep(0.3)
+        await set_status(job_id, status, error)
+
+    monkeypatch.setattr(reply, "_set_status", first_job_slow)
+    for first, last in (("enable", "disable"), ("disable", "enable")):
+        slowed.clear()
+        await reply.start_job(ctx, first, SETTINGS)
+        await reply.start_job(ctx, last, SETTINGS)
+        await reply.wait_for_jobs()
+        reply._settings_cache.clear()
+        assert (await reply.reply_settings(ctx)).enabled is (last == "enable"), (first, last)
+
+
 async def test_job_validation(ctx: AppContext) -> None:
     for body in (
         {**SETTINGS, "score_threshold": -0.1},

@@ -25,7 +25,9 @@ def _run(names: list[str], *, paused: bool, finished: bool) -> LiveRun:
     live = LiveRun(ctx=ctx, handle=TaskHandle(task_id="t", owner="u"))
     for name in names:
         live.publish({"event": name})
-    live.paused, live.finished = paused, finished
+    live.paused = paused
+    if finished:
+        live.log.end()
     return live
 
 
