@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import AsyncIterator, Collection, Iterable
 from typing import Any
 
-TRIM_EVERY = 64  # with keep=False, read events are dropped in batches of this many
+TRIM_EVERY = 8  # with keep=False, read events are dropped in batches of this many
 
 
 class EventLog:
