@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -314,7 +315,15 @@ def _substitute(model: dict[str, Any], ids: dict[str, str], inputs: dict[str, An
     return RequestModel(**data)
 
 
-def _run(lang: str, text: str, key: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(lang: str, text: str, key: str, shared: Path) -> subprocess.CompletedProcess[str]:
+    """Runs one sample in a folder of its own holding copies of the shared input files.
+
+    Samples run side by side: one that downloads `speech.mp3` must not rewrite the file another
+    is uploading (Node's `openAsBlob` fails a read when the file changes under it)."""
+    cwd = Path(tempfile.mkdtemp(prefix="sample-", dir=shared))
+    for item in shared.iterdir():
+        if item.is_file() and item.suffix in {".pdf", ".mp3"}:
+            shutil.copyfile(item, cwd / item.name)
     env = {"PATH": "/usr/bin:/bin", "DIFY_API_KEY": key, "HOME": str(cwd)}
     if lang == "curl":
         cmd = ["bash", "-c", text]
