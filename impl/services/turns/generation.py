@@ -146,8 +146,9 @@ class GenerationRun:
         self.log.append(event)
 
     def events(self) -> AsyncIterator[dict[str, Any]]:
-        """The stream's events, ending with the terminal one."""
-        return self.log.follow(0, TERMINAL)
+        """The stream's events, ending with the terminal one (a `Follower`: the SSE response
+        writes all events there at once)."""
+        return self.log.follower(0, TERMINAL)
 
     async def blocking_body(self) -> dict[str, Any]:
         """Wait for the end (a client disconnect does not cancel the run) and shape the reply."""
