@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -76,6 +77,37 @@ async def with_keepalive(
             await reader
 
 
+_encode_string = json.encoder.encode_basestring  # a str as `json.dumps(ensure_ascii=False)` writes it
+
+
+class Framer:
+    """`frame` for the events of one stream, which mostly differ only in their last field (a
+    chat turn's `message` events: the same envelope, another `answer`): the frame up to that
+    field's value is kept and reused while the fields before it are the very same objects, so
+    only the last string is encoded.  The bytes are those of `frame`."""
+
+    __slots__ = ("keys", "prefix", "values")
+
+    def __init__(self) -> None:
+        self.keys: tuple[Any, ...] = ()
+        self.values: tuple[Any, ...] = ()
+        self.prefix = b""
+
+    def __call__(self, event: Mapping[str, Any]) -> bytes:
+        if type(event) is not dict or not event:
+            return frame(event)
+        keys, values = tuple(event), tuple(event.values())
+        last_key, last = keys[-1], values[-1]
+        if type(last) is not str or type(last_key) is not str:
+            return frame(event)
+        if keys != self.keys or not all(map(operator.is_, values[:-1], self.values[:-1])):
+            head = frame(dict(zip(keys[:-1], values[:-1], strict=True)))[: -len(b"}\n\n")]
+            separator = b"," if len(keys) > 1 else b""
+            self.prefix = head + separator + _encode_string(last_key).encode() + b":"
+            self.keys, self.values = keys, values
+        return self.prefix + _encode_string(last).encode("utf-8") + b"}\n\n"
+
+
 @runtime_checkable
 class Batches(Protocol):
     """An event source that hands over all events there at once (`take`; `finished` once none
@@ -136,11 +168,12 @@ async def batched_with_keepalive(source: Batches, ping_interval: float) -> Async
     """`with_keepalive` for a source that hands over all waiting events at once: one chunk of
     frames per wake-up (the same bytes as frame by frame), read in the response's own task."""
     idle = _Idle(ping_interval)
+    framer = Framer()
     try:
         while True:
             events = source.take()
             if events:
-                yield b"".join([frame(event) for event in events])
+                yield b"".join([framer(event) for event in events])
                 continue  # more may have come while this chunk was written
             if source.finished:
                 return
