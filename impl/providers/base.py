@@ -190,10 +190,19 @@ async def until_stopped(
             try:
                 item = await anext(iterator)
             except StopAsyncIteration:
+                if state.cancelled:  # ended as the stop landed (the stream took the cancel)
+                    state.cancelled = False
+                    if task.uncancel() > 0:
+                        raise asyncio.CancelledError from None
                 return
-            except asyncio.CancelledError:
-                if not state.cancelled or task.uncancel() > 0:
-                    raise  # cancelled from elsewhere (too)
+            except BaseException:
+                # The read cancelled by the stop ends the stream, whatever the stream made of the
+                # cancellation (a client library may turn it into an error of its own).
+                if not state.cancelled:
+                    raise
+                state.cancelled = False
+                if task.uncancel() > 0:
+                    raise  # cancelled from elsewhere too
                 if on_stop is not None:
                     on_stop()
                 return
