@@ -138,10 +138,13 @@ def _resigned(settings: Settings, url: str) -> str | None:
 
 
 def fresh_urls(settings: Settings, value: Any) -> Any:
-    """`value` with every keyless file URL in it signed anew: the `url` of each file mapping
-    (stored run data outlives a URL; Dify signs a file's URL each time it serializes the file)."""
+    """`value` with every keyless file URL in it signed anew: the `url` of each file mapping.
+    Stored run data and a run's pool outlive a URL; Dify signs a file's URL each time it
+    serializes the file. `value` is never changed: parts holding such a URL are copied, the
+    rest is shared (an event without files comes back as the same object)."""
     if isinstance(value, list):
-        return [fresh_urls(settings, item) for item in value]
+        items = [fresh_urls(settings, item) for item in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
     if not isinstance(value, dict):
         return value
     out = {key: fresh_urls(settings, item) for key, item in value.items()}
@@ -150,7 +153,8 @@ def fresh_urls(settings: Settings, value: Any) -> Any:
         again = _resigned(settings, url)
         if again is not None:
             out["url"] = again
-    return out
+    changed = any(out[key] is not item for key, item in value.items())
+    return out if changed else value
 
 
 def tool_file_id(file_name: str) -> str:

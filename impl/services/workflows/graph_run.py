@@ -416,7 +416,7 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
             live.publish(event)
         live.log.end()
         if not live.result.done():
-            live.result.set_result(data)
+            live.result.set_result(final[0]["data"])  # `data` with its file URLs signed now
         log.info("workflow run %s %s steps=%d tokens=%d", ctx.run_id, outcome.status, outcome.total_steps,
                  outcome.total_tokens)  # fmt: skip
     finally:

@@ -346,3 +346,65 @@ def test_a_chatflow_signs_run_data_and_keeps_keyed_message_files(server: LiveSer
         assert attached["url"] == f"/v1/files/{notes['id']}/preview"
         keyed = c.get(attached["url"].removeprefix("/v1"))
     assert keyed.status_code == 200 and keyed.content == b"chat brief"
+
+
+SLOW = """
+app: {mode: workflow, name: Slow file echo}
+kind: app
+version: 0.3.0
+workflow:
+  graph:
+    edges:
+    - {id: e1, source: start, sourceHandle: source, target: llm, targetHandle: target}
+    - {id: e2, source: llm, sourceHandle: source, target: end, targetHandle: target}
+    nodes:
+    - id: start
+      data:
+        type: start
+        title: Start
+        variables:
+        - {variable: doc, label: Doc, type: file, required: true, allowed_file_types: [document]}
+    - id: llm
+      data:
+        type: llm
+        title: Slow
+        model:
+          provider: builtin
+          name: echo
+          mode: chat
+          completion_params: {token_delay: 1.0, reply_tokens: 4}
+        prompt_template:
+        - {role: user, text: 'Read {{#start.doc#}}'}
+        context: {enabled: false, variable_selector: []}
+        vision: {enabled: false}
+    - id: end
+      data:
+        type: end
+        title: End
+        outputs:
+        - {variable: doc, value_selector: [start, doc]}
+"""
+
+
+def test_urls_are_signed_when_the_event_is_made(tmp_path: Path) -> None:
+    """A run that outlives FILES_ACCESS_TIMEOUT (2 s here) still ends with a working URL: each
+    event signs its files' URLs when it is made, as Dify does when it serializes a file. The URL
+    of an event from the run's start has expired by then."""
+    env = {"SECRET_KEY": SECRET, "FILES_ACCESS_TIMEOUT": "2"}
+    with lw.workflow_server(tmp_path, extra_env=env) as server:
+        key = lw.install(server, SLOW)[0]
+        notes = upload(server, key, "slow.txt", b"slow notes", "text/plain")
+        body = {"inputs": {"doc": local(notes["id"])}, "user": "fp", "response_mode": "streaming"}
+        events = lw.stream(server, key, "/workflows/run", body)
+        finished = events[-1]
+        assert finished["event"] == "workflow_finished", finished
+        late = finished["data"]["outputs"]["doc"]["url"]
+        assert httpx.get(host(server) + late, timeout=30).content == b"slow notes"
+        (start,) = [
+            e["data"] for e in events if e["event"] == "node_finished" and e["data"]["node_id"] == "start"
+        ]
+        early = start["outputs"]["doc"]["url"]
+        assert int(query(late)["timestamp"]) - int(query(early)["timestamp"]) >= 3
+        envelope(httpx.get(host(server) + early, timeout=30), 404, "not_found", NOT_FOUND)
+        blocking = run(server, key, notes["id"])["data"]["outputs"]["doc"]["url"]
+        assert httpx.get(host(server) + blocking, timeout=30).content == b"slow notes"

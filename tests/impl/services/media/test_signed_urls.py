@@ -122,6 +122,12 @@ def test_stored_upload_urls_are_signed_anew_in_nested_data() -> None:
     assert parts(fresh["list"][0][0]["url"])[0] == path
     assert fresh["text"] == old  # only a file mapping's `url` is a file URL
     assert file["url"] == old  # the stored value itself is left alone
+    # Parts without a file URL are shared, not copied (events are signed as they are made).
+    plain = {"outputs": {"text": "hi", "items": [1, {"a": None}]}, "status": "succeeded"}
+    assert signed_urls.fresh_urls(settings, plain) is plain
+    mixed = {"doc": file, "other": plain}
+    again = signed_urls.fresh_urls(settings, mixed)
+    assert again is not mixed and again["other"] is plain and again["doc"] is not file
 
 
 def test_only_urls_this_server_signed_are_signed_anew() -> None:
@@ -140,7 +146,7 @@ def test_only_urls_this_server_signed_are_signed_anew() -> None:
     for url in made_up:
         for method in ("local_file", "tool_file", "remote_url"):
             value = {"transfer_method": method, "url": url}
-            assert signed_urls.fresh_urls(settings, value) == value, url
+            assert signed_urls.fresh_urls(settings, value) is value, url
     # Without a `transfer_method` a mapping is no file, even with our own URL in it.
     ours = {"url": signed_urls.upload_file_path(settings, FILE_ID, now=time.time() - 1000)}
     assert signed_urls.fresh_urls(settings, ours) == ours
