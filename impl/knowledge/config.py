@@ -25,11 +25,12 @@ indexed (text, Markdown, HTML, PDF, DOCX, XLSX, CSV, PPTX, EPUB, EML …); other
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from impl.env_toml import EnvToml, read_toml
 
 CONFIG_ENV = "DIFY_KNOWLEDGE"
 DATASET_ENV_PREFIX = "DIFY_DATASET_"
@@ -151,37 +152,15 @@ def load(env: Mapping[str, str] | None = None) -> KnowledgeConfig:
     `DIFY_DATASET_<ID>` variables. `ValueError` with the place when it is malformed."""
     env = dict(os.environ if env is None else env)
     path = env.get(CONFIG_ENV)
-    data: dict[str, Any] = {}
-    base = Path.cwd()
-    if path:
-        file = Path(path).expanduser()
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ValueError(f"{CONFIG_ENV}: cannot read {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{CONFIG_ENV}: {path} is not valid TOML: {exc}") from exc
-        base = file.resolve().parent
-    return parse_config(data, env, base=base, where=path or "knowledge")
+    if not path:
+        return parse_config({}, env, base=Path.cwd(), where="knowledge")
+    base = Path(path).expanduser().resolve().parent
+    return parse_config(read_toml(CONFIG_ENV, path), env, base=base, where=path)
 
 
-_cache: tuple[tuple[Any, ...], KnowledgeConfig] | None = None
-
-
-def _fingerprint() -> tuple[Any, ...]:
-    path = os.environ.get(CONFIG_ENV) or ""
-    try:
-        stamp = os.stat(path).st_mtime_ns if path else 0
-    except OSError:
-        stamp = -1
-    relevant = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(DATASET_ENV_PREFIX)))
-    return (path, stamp, relevant)
+_config = EnvToml(CONFIG_ENV, lambda name: name.startswith(DATASET_ENV_PREFIX), load)
 
 
 def active() -> KnowledgeConfig:
     """The configuration of this environment, reloaded when the file or a variable changes."""
-    global _cache
-    key = _fingerprint()
-    if _cache is None or _cache[0] != key:
-        _cache = (key, load())
-    return _cache[1]
+    return _config.current()

@@ -170,6 +170,7 @@ async def until_stopped(
     Errors of the stream itself pass through.  Iterate it under `contextlib.aclosing`."""
     iterator = stream.__aiter__()
     stop_wait = asyncio.ensure_future(stop.wait())
+    step: asyncio.Future[T] | None = None
     try:
         while True:
             if stop.is_set():
@@ -192,5 +193,9 @@ async def until_stopped(
             yield item
     finally:
         stop_wait.cancel()
+        if step is not None and not step.done():  # the consumer was cancelled during a read
+            step.cancel()
+            with contextlib.suppress(BaseException):
+                await step
         with contextlib.suppress(BaseException):
             await iterator.aclose()  # type: ignore[attr-defined]

@@ -51,12 +51,11 @@ and an injectable transport for the loopback tests.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
+from impl.env_toml import EnvToml, read_toml
 from impl.providers.base import ProviderNotInitializeError
 
 Backend = Literal["openai", "anthropic", "builtin"]
@@ -283,47 +282,22 @@ def load(env: Mapping[str, str] | None = None) -> Routes:
     """Routes for this environment: the defaults, the `DIFY_MODEL_ROUTES` file, overrides."""
     env = dict(os.environ if env is None else env)
     path = env.get(CONFIG_ENV)
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ValueError(f"{CONFIG_ENV}: cannot read {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{CONFIG_ENV}: {path} is not valid TOML: {exc}") from exc
+    data = read_toml(CONFIG_ENV, path) if path else {}
     return parse_config(data, env, path or "routes")
 
 
-_cache: tuple[tuple[Any, ...], Routes] | None = None
 _pinned: Routes | None = None
-
-
-def _fingerprint() -> tuple[Any, ...]:
-    path = os.environ.get(CONFIG_ENV) or ""
-    try:
-        stamp = os.stat(path).st_mtime_ns if path else 0
-    except OSError:
-        stamp = -1
-    relevant = tuple(
-        sorted(
-            (k, v)
-            for k, v in os.environ.items()
-            if k.endswith(("_API_KEY", "_API_BASE")) or k in (CONFIG_ENV, BUILTIN_SWITCH_ENV)
-        )
-    )
-    return (path, stamp, relevant)
+_routes = EnvToml(
+    CONFIG_ENV,
+    lambda name: name.endswith(("_API_KEY", "_API_BASE")) or name in (CONFIG_ENV, BUILTIN_SWITCH_ENV),
+    load,
+)
 
 
 def active() -> Routes:
     """The routes in force: pinned by `use()`, else loaded from the environment (reloaded when
     the file or a relevant variable changes)."""
-    global _cache
-    if _pinned is not None:
-        return _pinned
-    key = _fingerprint()
-    if _cache is None or _cache[0] != key:
-        _cache = (key, load())
-    return _cache[1]
+    return _pinned if _pinned is not None else _routes.current()
 
 
 def use(routes: Routes | None) -> None:

@@ -28,6 +28,7 @@ from impl.knowledge import CONFIG_ENV as KNOWLEDGE_ENV
 from impl.knowledge import active as knowledge_config
 from impl.knowledge import env_name
 from impl.providers import is_configured, provider_key
+from impl.services.apps.chat_config import dataset_ids
 from impl.services.apps.dsl import MODEL_CONFIG_MODES, WORKFLOW_MODES, ParsedDsl
 from impl.tools import lookup_tool
 
@@ -194,20 +195,8 @@ def check_tools(subject: Subject) -> Iterator[Finding]:
             yield Finding("tools", _where(node.id, subject.graph), reason)
 
 
-def _chat_datasets(model_config: Mapping[str, Any]) -> list[str]:
-    configs = model_config.get("dataset_configs")
-    outer = configs.get("datasets") if isinstance(configs, Mapping) else None
-    inner = outer.get("datasets") if isinstance(outer, Mapping) else None
-    found: list[str] = []
-    for item in inner if isinstance(inner, list) else []:
-        dataset = item.get("dataset") if isinstance(item, Mapping) else None
-        if isinstance(dataset, Mapping) and dataset.get("enabled", True) and dataset.get("id"):
-            found.append(str(dataset["id"]))
-    return found
-
-
 def check_knowledge(subject: Subject) -> Iterator[Finding]:
-    datasets = _chat_datasets(subject.parsed.model_config)
+    datasets = dataset_ids(subject.parsed.model_config)
     if datasets:
         reason = knowledge_problem(datasets)
         if reason:

@@ -20,7 +20,7 @@ from typing import Any
 from impl import runtime
 from impl.engine.nodes.knowledge import DatasetInfo
 from impl.knowledge import LocalKnowledge
-from impl.services.turns.knowledge import dataset_ids
+from impl.services.apps.chat_config import dataset_ids
 from impl.tools import (
     Param,
     Tool,

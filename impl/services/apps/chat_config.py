@@ -150,6 +150,19 @@ def parse_model(raw: Any) -> ModelConfig:
     )
 
 
+def dataset_ids(model_config: Mapping[str, Any]) -> list[str]:
+    """The enabled datasets of a chat app's `dataset_configs` (its knowledge), in order."""
+    configs = model_config.get("dataset_configs")
+    outer = configs.get("datasets") if isinstance(configs, Mapping) else None
+    inner = outer.get("datasets") if isinstance(outer, Mapping) else None
+    found: list[str] = []
+    for item in inner if isinstance(inner, list) else []:
+        dataset = item.get("dataset") if isinstance(item, Mapping) else None
+        if isinstance(dataset, Mapping) and dataset.get("enabled", True) and dataset.get("id"):
+            found.append(str(dataset["id"]))
+    return found
+
+
 def load_config(version: HasAppConfig | None) -> ChatAppConfig:
     """Read the generation settings of an app version (tolerant of missing sections)."""
     form = version.user_input_form if version is not None and version.user_input_form else None

@@ -23,7 +23,7 @@ from impl.engine.nodes.knowledge import as_result, retrieve
 from impl.engine.nodes.llm import citation
 from impl.knowledge import LocalKnowledge
 from impl.providers import ModelConfig
-from impl.services.apps.chat_config import HasAppConfig
+from impl.services.apps.chat_config import HasAppConfig, dataset_ids
 from impl.services.apps.scope import tool_model_for
 
 log = logging.getLogger("impl.knowledge")
@@ -48,18 +48,6 @@ class Context:
             f"\n\n<context>\n{self.text}\n</context>"
         )
         return f"{block}\n\n{prompt}" if prompt else block
-
-
-def dataset_ids(model_config: Mapping[str, Any]) -> list[str]:
-    configs = model_config.get("dataset_configs")
-    outer = configs.get("datasets") if isinstance(configs, Mapping) else None
-    inner = outer.get("datasets") if isinstance(outer, Mapping) else None
-    found: list[str] = []
-    for item in inner if isinstance(inner, list) else []:
-        dataset = item.get("dataset") if isinstance(item, Mapping) else None
-        if isinstance(dataset, Mapping) and dataset.get("enabled", True) and dataset.get("id"):
-            found.append(str(dataset["id"]))
-    return found
 
 
 def _multiple(configs: Mapping[str, Any]) -> dict[str, Any]:

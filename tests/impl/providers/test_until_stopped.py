@@ -14,14 +14,21 @@ from impl.providers import until_stopped
 
 
 class Source:
-    def __init__(self, items: int, gap: float) -> None:
-        self.items, self.gap = items, gap
+    """`items` items, `gap` seconds apart; after `park_after` items it waits (for a minute) with
+    `parked` set, so a test knows a read is pending."""
+
+    def __init__(self, items: int, gap: float, park_after: int | None = None) -> None:
+        self.items, self.gap, self.park_after = items, gap, park_after
+        self.parked = asyncio.Event()
         self.closed = False
         self.cancelled = False
 
     async def stream(self) -> AsyncIterator[int]:
         try:
             for i in range(self.items):
+                if i == self.park_after:
+                    self.parked.set()
+                    await asyncio.sleep(60)
                 if self.gap:
                     await asyncio.sleep(self.gap)
                 yield i
@@ -40,14 +47,19 @@ async def test_items_flow_to_the_end() -> None:
 
 
 async def test_stop_cancels_the_pending_read_not_the_consumer() -> None:
-    source, stop, stopped = Source(1000, 0.01), asyncio.Event(), []
+    source, stop, stopped = Source(1000, 0.001, park_after=3), asyncio.Event(), []
     got: list[int] = []
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.1, stop.set)
+
+    async def stop_once_parked() -> None:  # the stop lands while the fourth read is pending
+        await source.parked.wait()
+        stop.set()
+
+    stopper = asyncio.create_task(stop_once_parked())
     async with contextlib.aclosing(until_stopped(source.stream(), stop, lambda: stopped.append(1))) as items:
         async for i in items:
             got.append(i)
-    assert 0 < len(got) < 1000 and got == list(range(len(got)))
+    await stopper
+    assert got == [0, 1, 2]
     assert stopped == [1] and source.cancelled and source.closed
     current = asyncio.current_task()
     assert current is not None and current.cancelling() == 0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from impl.services.turns.knowledge import Context, _multiple, dataset_ids
+from impl.services.apps.chat_config import dataset_ids
+from impl.services.turns.knowledge import Context, _multiple
 
 
 def test_the_context_fills_the_placeholder_or_comes_first() -> None:
