@@ -16,7 +16,7 @@ Tool files are stored as uploads, so either URL of one id serves the same bytes.
 The secret is `SECRET_KEY` when set; otherwise one is generated on first use and kept in
 `<data dir>/secret_key`, so a restart and every worker sharing the data dir agree on it.
 
-This module only signs and checks; serving the file is `files.signed_download`.
+This module only signs and checks; `files.file_preview` and `files.tool_file` serve the files.
 """
 
 from __future__ import annotations
