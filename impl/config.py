@@ -34,8 +34,8 @@ Environment variables (all optional):
 | `RUN_LEASE_SECONDS` | 30 | a run whose worker stopped renewing its lease this long ends as failed |
 | `CODE_EXECUTION_TIMEOUT` | 15 | seconds (wall clock and CPU) one code-node run may take in the sandbox |
 | `CODE_EXECUTION_MEMORY_MB` | 1024 | address space one code-node run may map in the sandbox |
-| `SECRET_KEY` | generated, kept in `<data dir>/secret_key` | signs the URLs of files tools make |
-| `FILES_ACCESS_TIMEOUT` | 300 | seconds a signed tool-file URL stays valid |
+| `SECRET_KEY` | generated, kept in `<data dir>/secret_key` | signs the keyless URLs of files in run data |
+| `FILES_ACCESS_TIMEOUT` | 300 | seconds a signed file URL stays valid |
 
 An app's DSL `app.max_active_requests` overrides `APP_MAX_ACTIVE_REQUESTS` for that app.
 `OUTBOUND_ALLOWED_HOSTS` serves workflow http-request nodes and the agent's HTTP tool alike; the two
@@ -129,9 +129,9 @@ class Settings:
     app_max_active_requests: int = 0
     # Seconds a worker reuses a resolved key (bounds how late a revocation applies); 0 = never.
     key_cache_seconds: float = 1.0
-    # Signs tool-file URLs; None = a secret generated once and kept in the data dir.
+    # Signs keyless file URLs; None = a secret generated once and kept in the data dir.
     secret_key: str | None = field(default=None, repr=False)
-    # Seconds a signed tool-file URL stays valid (Dify's FILES_ACCESS_TIMEOUT).
+    # Seconds a signed file URL stays valid (Dify's FILES_ACCESS_TIMEOUT).
     files_access_timeout: int = 300
 
     @property

@@ -1,4 +1,5 @@
-"""POST /files/upload, GET /files/{file_id}/preview and GET /files/tools/{file_name} (no key)."""
+"""POST /files/upload, GET /files/{file_id}/preview, and the keyless signed downloads
+GET /files/{file_id}/file-preview and GET /files/tools/{file_name}."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.responses import FileResponse
 
 from impl.handlers._common import app_context, form_user, json_response
 from impl.routing import operation
-from impl.services.media import files, tool_files
+from impl.services.media import files
 
 
 @operation("uploadChatFile")
@@ -37,5 +38,13 @@ async def preview_file(file_id: str, token_info: dict[str, Any]) -> FileResponse
 async def tool_file(
     file_name: str, timestamp: str, nonce: str, sign: str, as_attachment: bool = False
 ) -> FileResponse:
-    found = await tool_files.download(file_name, timestamp, nonce, sign, as_attachment)
+    found = await files.tool_file(file_name, timestamp, nonce, sign, as_attachment)
+    return FileResponse(found.path, media_type=found.media_type, headers=found.headers)
+
+
+@operation("getFilePreview")
+async def file_preview(
+    file_id: str, timestamp: str, nonce: str, sign: str, as_attachment: bool = False
+) -> FileResponse:
+    found = await files.file_preview(file_id, timestamp, nonce, sign, as_attachment)
     return FileResponse(found.path, media_type=found.media_type, headers=found.headers)

@@ -20,8 +20,12 @@ PAGE_MODES = {
 ALL_MODES = {"chat", "agent-chat", "advanced-chat", "workflow", "completion"}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Operations of ours that are not in Dify's contract and carry no app mode (they take no key).
-# Dify serves tool files at the host root; ours sit under /v1 (spec/DEVIATIONS.md).
-EXTRA_OPERATIONS = {"getServiceWelcome": "GET /", "getToolFile": "GET /files/tools/{file_name}"}
+# Dify serves signed file URLs at the host root; ours sit under /v1 (spec/DEVIATIONS.md D29, D30).
+EXTRA_OPERATIONS = {
+    "getServiceWelcome": "GET /",
+    "getToolFile": "GET /files/tools/{file_name}",
+    "getFilePreview": "GET /files/{file_id}/file-preview",
+}
 
 
 def operations(openapi: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:

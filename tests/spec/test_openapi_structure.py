@@ -63,8 +63,9 @@ OPERATIONS = {
 }
 WELCOME = ("GET", "/", "getServiceWelcome")
 TOOL_FILE = ("GET", "/files/tools/{file_name}", "getToolFile")
+FILE_PREVIEW = ("GET", "/files/{file_id}/file-preview", "getFilePreview")
 # Operations that take no API key (and so belong to no app mode).
-KEYLESS = {WELCOME, TOOL_FILE}
+KEYLESS = {WELCOME, TOOL_FILE, FILE_PREVIEW}
 GENERATION = {"sendChatMessage", "createCompletionMessage", "executeWorkflow", "runWorkflowById"}
 
 

@@ -1,4 +1,6 @@
-"""Uploads (`POST /files/upload`), preview (`GET /files/{id}/preview`) and the `files` of requests."""
+"""Uploads (`POST /files/upload`), the keyed preview (`GET /files/{id}/preview`), the keyless
+downloads behind signed URLs (`GET /files/{id}/file-preview`, `GET /files/tools/{file_name}`;
+signing lives in `signed_urls`) and the `files` of requests."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from impl.errors import ApiError, invalid_param
 from impl.providers import ImageInput
 from impl.services.apps.chat_config import FileUploadConfig
 from impl.services.apps.scope import AppScope, end_user_for
+from impl.services.media import signed_urls
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "gif", "svg")
 VIDEO_EXTENSIONS = ("mp4", "mov", "mpeg", "webm")
@@ -68,8 +71,8 @@ def preview_path(file_id: str) -> str:
     return f"/v1/files/{file_id}/preview"
 
 
-def upload_json(row: UploadFile) -> dict[str, Any]:
-    """The 201 body of an upload."""
+def upload_json(row: UploadFile, source_url: str | None = None) -> dict[str, Any]:
+    """The 201 body of an upload; `source_url` defaults to the keyed preview path (D17)."""
     return {
         "id": row.id,
         "name": row.name,
@@ -79,7 +82,7 @@ def upload_json(row: UploadFile) -> dict[str, Any]:
         "created_by": row.end_user_id,
         "created_at": to_unix(row.created_at),
         "preview_url": None,
-        "source_url": preview_path(row.id),
+        "source_url": source_url or preview_path(row.id),
         "original_url": None,
         "user_id": None,
         "tenant_id": row.tenant_id,
@@ -341,7 +344,10 @@ async def upload(ctx: AppScope, user: str, parts: Sequence[UploadPart]) -> dict[
             mime_type=part.content_type,
             data=data,
         )
-        return upload_json(row)
+        # A workflow app has no messages for the keyed preview to serve the file from: its
+        # uploads get the signed keyless URL their run data gives them (DEVIATIONS D30).
+        source = signed_urls.upload_file_path(settings, row.id) if ctx.mode == "workflow" else None
+        return upload_json(row, source)
 
 
 async def preview_for(ctx: AppScope, file_id: str, as_attachment: bool) -> Preview:
@@ -355,3 +361,60 @@ async def preview_for(ctx: AppScope, file_id: str, as_attachment: bool) -> Previ
             file_id=file_id,
             as_attachment=as_attachment,
         )
+
+
+# --- keyless downloads behind signed URLs ------------------------------------------------------
+
+SIGNED_NOT_FOUND = "File not found or signature is invalid"
+INVALID_SIGNATURE = "Invalid request."
+
+
+async def _stored(settings: Settings, file_id: str) -> tuple[UploadFile, Path] | None:
+    async with runtime.current().database.session() as session:
+        row = await session.get(UploadFile, file_id)
+    if row is None:
+        return None
+    path = settings.data_dir / row.storage_key
+    return (row, path) if path.is_file() else None
+
+
+def _keyless(row: UploadFile, path: Path, as_attachment: bool, *, attachment_type: bool) -> Preview:
+    """The response of a keyless download: the stored type, or `application/octet-stream` with
+    `Content-Disposition: attachment` for markup (never rendered from a keyless URL) and, when
+    `attachment_type`, for `as_attachment` too."""
+    mime = row.mime_type or "application/octet-stream"
+    headers = {"Content-Length": str(row.size)}
+    markup = mime in HTML_TYPES or row.extension in ("html", "htm", "svg")
+    if as_attachment or markup:
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(row.name)}"
+    if markup or (as_attachment and attachment_type):
+        mime = "application/octet-stream"
+    if mime.startswith(MEDIA_RANGE_TYPES):
+        headers["Accept-Ranges"] = "bytes"
+    return Preview(path=path, headers=headers, media_type=mime)
+
+
+async def file_preview(file_id: str, timestamp: str, nonce: str, sign: str, as_attachment: bool) -> Preview:
+    """`GET /files/{file_id}/file-preview`: an uploaded file behind its signed URL. As in Dify,
+    a wrong or stale signature and a missing file answer alike: 404 `not_found`."""
+    settings = runtime.current().settings
+    key = signed_urls.upload_file_id(file_id)
+    found = None
+    if signed_urls.signature_ok(settings, key, timestamp, nonce, sign):
+        found = await _stored(settings, key)
+    if found is None:
+        raise ApiError("not_found", SIGNED_NOT_FOUND, 404)
+    return _keyless(*found, as_attachment, attachment_type=True)
+
+
+async def tool_file(file_name: str, timestamp: str, nonce: str, sign: str, as_attachment: bool) -> Preview:
+    """`GET /files/tools/{file_name}`: a file a tool made behind its signed URL; 403
+    `forbidden` for a wrong or stale signature, 404 `file_not_found` for a missing file (D29)."""
+    settings = runtime.current().settings
+    file_id = signed_urls.tool_file_id(file_name)
+    if not signed_urls.signature_ok(settings, file_id, timestamp, nonce, sign):
+        raise ApiError("forbidden", INVALID_SIGNATURE, 403)
+    found = await _stored(settings, file_id)
+    if found is None:
+        raise ApiError("file_not_found", "File not found", 404)
+    return _keyless(*found, as_attachment, attachment_type=False)

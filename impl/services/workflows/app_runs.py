@@ -22,8 +22,8 @@ from impl.services.apps.chat_config import FileUploadConfig, parse_file_upload, 
 from impl.services.apps.inputs import validate_inputs
 from impl.services.apps.scope import end_user_for
 from impl.services.apps.store import AppContext
-from impl.services.media import tool_files
-from impl.services.media.files import RequestFile, preview_path, resolve_request_files
+from impl.services.media import signed_urls
+from impl.services.media.files import RequestFile, resolve_request_files
 from impl.services.runs import leases
 from impl.services.workflows import graph_run
 
@@ -98,8 +98,10 @@ async def resolve_version(ctx: AppContext, workflow_id: str | None) -> Version:
 
 
 def file_json(ref: RequestFile) -> dict[str, Any]:
-    """The one file shape the engine and the events use."""
+    """The one file shape the engine and the events use. An uploaded file's `url` is its signed
+    keyless URL (`GET /files/{file_id}/file-preview`), as Dify gives it (DEVIATIONS D30)."""
     upload: UploadFile | None = ref.upload
+    settings = runtime.current().settings
     name = ref.name
     ext = upload.extension if upload is not None else (name.rsplit(".", 1)[-1].lower() if "." in name else "")
     return {
@@ -112,7 +114,7 @@ def file_json(ref: RequestFile) -> dict[str, Any]:
         "extension": f".{ext}" if ext else None,
         "mime_type": upload.mime_type if upload is not None else None,
         "size": upload.size if upload is not None else -1,
-        "url": preview_path(upload.id) if upload is not None else ref.url,
+        "url": signed_urls.upload_file_path(settings, upload.id) if upload is not None else ref.url,
         "remote_url": ref.url,
     }
 
@@ -275,12 +277,13 @@ async def _run_row(ctx: AppContext, run_id: str) -> WorkflowRun:
 
 async def run_detail(ctx: AppContext, run_id: str) -> dict[str, Any]:
     row = await _run_row(ctx, run_id)
+    settings = runtime.current().settings  # stored file URLs are signed anew on each read
     return {
         "id": row.id,
         "workflow_id": row.workflow_id,
         "status": row.status,
-        "inputs": json.dumps(row.inputs or {}, ensure_ascii=False),
-        "outputs": tool_files.fresh_urls(runtime.current().settings, dict(row.outputs or {})),
+        "inputs": json.dumps(signed_urls.fresh_urls(settings, row.inputs or {}), ensure_ascii=False),
+        "outputs": signed_urls.fresh_urls(settings, dict(row.outputs or {})),
         "error": row.error,
         "total_steps": row.total_steps,
         "total_tokens": row.total_tokens,

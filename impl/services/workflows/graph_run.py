@@ -33,7 +33,7 @@ from impl.providers import ChatModel
 from impl.providers.function_calling import FunctionCallingModel
 from impl.services.apps.chat_config import parse_model
 from impl.services.apps.scope import AppScope, end_user_for, model_for, tool_model_for
-from impl.services.media import tool_files
+from impl.services.media import signed_urls
 from impl.services.media.files import store_upload
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
@@ -90,7 +90,7 @@ async def store_tool_file(app_id: str, end_user_id: str, file: ToolFile) -> dict
         "mime_type": file.mime_type,
         "size": size,
         # Served keyless by `GET /files/tools/{file_name}` while the signature is fresh.
-        "url": tool_files.signed_path(rt.settings, upload_id, extension),
+        "url": signed_urls.tool_file_path(rt.settings, upload_id, extension),
         "remote_url": None,
     }
 
@@ -416,7 +416,7 @@ async def _drive(live: LiveRun, runner: WorkflowRunner) -> None:
             live.publish(event)
         live.log.end()
         if not live.result.done():
-            live.result.set_result(data)
+            live.result.set_result(final[0]["data"])  # `data` with its file URLs signed now
         log.info("workflow run %s %s steps=%d tokens=%d", ctx.run_id, outcome.status, outcome.total_steps,
                  outcome.total_tokens)  # fmt: skip
     finally:

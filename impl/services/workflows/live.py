@@ -18,6 +18,7 @@ from impl import runtime
 from impl.db.models import to_unix
 from impl.engine import RunOutcome, WorkflowRunner
 from impl.providers import PromptMessage
+from impl.services.media import signed_urls
 from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.runs.event_log import EventLog
 from impl.tasks import Backend, LocalBackend, TaskHandle, TaskRegistry
@@ -130,6 +131,10 @@ class LiveRun:
                 "created_at": to_unix(ctx.created_at),
             }
             return event
+        # A file's URL is signed as the event is made, as Dify signs it whenever it serializes the
+        # file: the pool's URL was signed when the file entered the run, maybe long ago.
+        if name != "text_chunk":
+            data = signed_urls.fresh_urls(runtime.current().settings, data)
         event = {"event": name, "task_id": ctx.task_id, "workflow_run_id": ctx.run_id, "data": data}
         if self.chat:
             event.update(
