@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -152,8 +153,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         **_uvicorn_options(args, settings),
     )
     server = _GracefulServer(config)
+    tune_gc()
     server.run()
     return 0 if server.started else 1
+
+
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Before a server process serves: what was built so far (the spec, its validators, the
+    app) lives as long as the process, so it is moved out of the cycle collector's sight, and
+    young objects are collected every 50,000 allocations instead of 700.  Under a thousand open
+    streams the collector took ~2.5 s of the server's CPU with Python's defaults (measured with
+    `gc.callbacks` during `bench/streams.py --streams 1000`)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def worker_app() -> Any:
@@ -163,7 +179,9 @@ def worker_app() -> Any:
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(settings)
+    app = create_app(settings)
+    tune_gc()
+    return app
 
 
 def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:

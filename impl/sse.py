@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+import operator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.responses import StreamingResponse
 
@@ -76,10 +77,121 @@ async def with_keepalive(
             await reader
 
 
+_encode_string = json.encoder.encode_basestring  # a str as `json.dumps(ensure_ascii=False)` writes it
+
+
+class Framer:
+    """`frame` for the events of one stream, which mostly differ only in their last field (a
+    chat turn's `message` events: the same envelope, another `answer`): the frame up to that
+    field's value is kept and reused while the fields before it are the very same objects, so
+    only the last string is encoded.  The bytes are those of `frame`."""
+
+    __slots__ = ("keys", "prefix", "values")
+
+    def __init__(self) -> None:
+        self.keys: tuple[Any, ...] = ()
+        self.values: tuple[Any, ...] = ()
+        self.prefix = b""
+
+    def __call__(self, event: Mapping[str, Any]) -> bytes:
+        if type(event) is not dict or not event:
+            return frame(event)
+        keys, values = tuple(event), tuple(event.values())
+        last_key, last = keys[-1], values[-1]
+        if type(last) is not str or type(last_key) is not str:
+            return frame(event)
+        if keys != self.keys or not all(map(operator.is_, values[:-1], self.values[:-1])):
+            head = frame(dict(zip(keys[:-1], values[:-1], strict=True)))[: -len(b"}\n\n")]
+            separator = b"," if len(keys) > 1 else b""
+            self.prefix = head + separator + _encode_string(last_key).encode() + b":"
+            self.keys, self.values = keys, values
+        return self.prefix + _encode_string(last).encode("utf-8") + b"}\n\n"
+
+
+@runtime_checkable
+class Batches(Protocol):
+    """An event source that hands over all events there at once (`take`; `finished` once none
+    can follow) and says when to look again (`changed`): a run's event log (`Follower`)."""
+
+    finished: bool
+
+    def take(self) -> Sequence[Mapping[str, Any]]: ...
+    def changed(self) -> asyncio.Future[None]: ...
+
+
+class _Idle:
+    """The keep-alive clock of one stream: at most one timer, re-armed only when it fires, so
+    output flowing costs no timer per event."""
+
+    __slots__ = ("due", "handle", "interval", "loop", "since", "waiter")
+
+    def __init__(self, interval: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.interval = interval
+        self.handle: asyncio.TimerHandle | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.since = 0.0
+        self.due = False
+
+    async def wait(self, waiter: asyncio.Future[None]) -> bool:
+        """Wait for `waiter`; True when `interval` seconds of silence passed first."""
+        self.since = self.loop.time()
+        self.waiter = waiter
+        if self.handle is None:
+            self.handle = self.loop.call_at(self.since + self.interval, self._fire)
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+        due, self.due = self.due, False
+        return due
+
+    def _fire(self) -> None:
+        self.handle = None
+        if self.waiter is None:  # busy writing: the next wait arms the clock again
+            return
+        at = self.since + self.interval
+        if self.loop.time() + 0.001 >= at:
+            if not self.waiter.done():
+                self.due = True
+                self.waiter.set_result(None)
+        else:
+            self.handle = self.loop.call_at(at, self._fire)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+async def batched_with_keepalive(source: Batches, ping_interval: float) -> AsyncIterator[bytes]:
+    """`with_keepalive` for a source that hands over all waiting events at once: one chunk of
+    frames per wake-up (the same bytes as frame by frame), read in the response's own task."""
+    idle = _Idle(ping_interval)
+    framer = Framer()
+    try:
+        while True:
+            events = source.take()
+            if events:
+                yield b"".join([framer(event) for event in events])
+                continue  # more may have come while this chunk was written
+            if source.finished:
+                return
+            if await idle.wait(source.changed()):
+                yield PING_FRAME
+    finally:
+        idle.close()
+
+
 def streaming_response(events: AsyncIterator[Mapping[str, Any]], ping_interval: float) -> StreamingResponse:
     """A Starlette response streaming `events` with Dify's headers."""
+    body = (
+        batched_with_keepalive(events, ping_interval)
+        if isinstance(events, Batches)
+        else with_keepalive(events, ping_interval)
+    )
     return StreamingResponse(
-        with_keepalive(events, ping_interval),
+        body,
         media_type=MEDIA_TYPE,
         headers=dict(STREAM_HEADERS),
     )

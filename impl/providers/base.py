@@ -167,35 +167,72 @@ async def until_stopped(
     """The stream's items until it ends or `stop` is set, whichever comes first: a read still
     pending when `stop` is set is cancelled, and the stream is closed either way.  On stop,
     `on_stop` (if given) is called before the end; an exception it raises ends the iteration.
-    Errors of the stream itself pass through.  Iterate it under `contextlib.aclosing`."""
+    Errors of the stream itself pass through.  Iterate it under `contextlib.aclosing`.
+
+    The stream is read in the consumer's own task (no task per item): one watcher per stream
+    cancels that task when `stop` is set while a read is pending, and the cancellation is
+    taken back here (as `asyncio.timeout` does), so the consumer itself goes on; a cancellation
+    from elsewhere still goes through.  Between two items the loop gets a turn, so a stream that
+    never waits (a fast model) still sees a stop set by another task."""
     iterator = stream.__aiter__()
-    stop_wait = asyncio.ensure_future(stop.wait())
-    step: asyncio.Future[T] | None = None
+    task = asyncio.current_task()
+    assert task is not None
+    state = _StopWatch(task)
+    watcher = asyncio.ensure_future(stop.wait())
+    watcher.add_done_callback(state.on_stop)
     try:
         while True:
             if stop.is_set():
                 if on_stop is not None:
                     on_stop()
                 return
-            step = asyncio.ensure_future(anext(iterator))
-            await asyncio.wait({step, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                step.cancel()
-                with contextlib.suppress(BaseException):
-                    await step
+            state.reading = True
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                if state.cancelled:  # ended as the stop landed (the stream took the cancel)
+                    state.cancelled = False
+                    if task.uncancel() > 0:
+                        raise asyncio.CancelledError from None
+                return
+            except BaseException:
+                # The read cancelled by the stop ends the stream, whatever the stream made of the
+                # cancellation (a client library may turn it into an error of its own).
+                if not state.cancelled:
+                    raise
+                state.cancelled = False
+                if task.uncancel() > 0:
+                    raise  # cancelled from elsewhere too
                 if on_stop is not None:
                     on_stop()
                 return
-            try:
-                item = step.result()
-            except StopAsyncIteration:
-                return
+            finally:
+                state.reading = False
+            if state.cancelled:  # the stop landed as the read completed: take it back
+                state.cancelled = False
+                if task.uncancel() > 0:
+                    raise asyncio.CancelledError
+                continue  # `stop` is set: ends above
             yield item
+            await asyncio.sleep(0)
     finally:
-        stop_wait.cancel()
-        if step is not None and not step.done():  # the consumer was cancelled during a read
-            step.cancel()
-            with contextlib.suppress(BaseException):
-                await step
+        watcher.remove_done_callback(state.on_stop)
+        watcher.cancel()
         with contextlib.suppress(BaseException):
             await iterator.aclose()  # type: ignore[attr-defined]
+
+
+class _StopWatch:
+    """`until_stopped`'s link from the stop event to the consumer's task."""
+
+    __slots__ = ("cancelled", "reading", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.reading = False
+        self.cancelled = False
+
+    def on_stop(self, watcher: asyncio.Future[Any]) -> None:
+        if self.reading and not watcher.cancelled() and not self.cancelled:
+            self.cancelled = True
+            self.task.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from typing import Any
 
 from sqlalchemy import select
@@ -51,6 +52,28 @@ async def get_or_create_in(session: AsyncSession, app_id: str, user: str) -> End
             raise
         return existing
     return row
+
+
+# End user ids already seen, per engine: (app id, `user`) -> id.  An end user row is never deleted
+# or moved to another app, so a known id stays right; a new turn's start needs only the id.
+_known_ids: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], str]] = weakref.WeakKeyDictionary()
+KNOWN_IDS_MAX = 10_000
+
+
+async def end_user_id_in(session: AsyncSession, app_id: str, user: str) -> str:
+    """The id of `get_or_create_in`'s end user, from memory when this process saw it already
+    (no query: a thousand turns starting at once do not each read the same row)."""
+    known = _known_ids.get(session.bind)
+    if known is None:
+        known = _known_ids.setdefault(session.bind, {})
+    found = known.get((app_id, user))
+    if found is not None:
+        return found
+    row = await get_or_create_in(session, app_id, user)
+    if len(known) >= KNOWN_IDS_MAX:
+        known.clear()
+    known[(app_id, user)] = row.id
+    return row.id
 
 
 def _is_uuid(value: str) -> bool:

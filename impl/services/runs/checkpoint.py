@@ -40,12 +40,16 @@ class AnswerCheckpoint:
         self.interval = interval
         self._written = 0
         self._closed = False
+        self._flusher: Flusher | None = None  # the flusher last marked (while it is current)
 
     def touch(self) -> None:
         """The answer grew: write it with the next tick."""
         if self.message_id is None or self._closed or len(self.parts) == self._written:
             return
-        _flusher(self.interval).mark(self)
+        flusher = self._flusher
+        if flusher is None or not _FLUSHER or _FLUSHER[0] is not flusher:
+            flusher = self._flusher = _flusher(self.interval)
+        flusher.mark(self)
 
     def _snapshot(self) -> dict[str, Any]:
         self._written = len(self.parts)

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl import runtime
@@ -78,9 +78,14 @@ async def take(task_id: str, app_id: str, *, message_id: str | None = None,
         session.add(new_lease(task_id, app_id, message_id=message_id, workflow_run_id=workflow_run_id))
 
 
+_lease_table = RunLease.metadata.tables[RunLease.__tablename__]
+# A plain DELETE built once (not the ORM's bulk delete, which syncs the session per call).
+_DROP = delete(_lease_table).where(_lease_table.c.task_id == bindparam("b_task_id"))
+
+
 async def drop_in(session: AsyncSession, task_id: str) -> None:
     """Delete a run's lease in the transaction that writes its end."""
-    await session.execute(delete(RunLease).where(RunLease.task_id == task_id))
+    await session.execute(_DROP, {"b_task_id": task_id})
 
 
 async def renew() -> None:

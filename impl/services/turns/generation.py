@@ -37,7 +37,7 @@ from impl.providers import (
 )
 from impl.providers.builtin import count_tokens
 from impl.services.apps.chat_config import ChatAppConfig, HasAppConfig, load_config
-from impl.services.apps.end_users import get_or_create_in
+from impl.services.apps.end_users import end_user_id_in
 from impl.services.apps.inputs import render_template, validate_inputs
 from impl.services.apps.scope import AppScope, end_user_for, model_for
 from impl.services.media.files import RequestFile, image_inputs, resolve_request_files
@@ -146,8 +146,9 @@ class GenerationRun:
         self.log.append(event)
 
     def events(self) -> AsyncIterator[dict[str, Any]]:
-        """The stream's events, ending with the terminal one."""
-        return self.log.follow(0, TERMINAL)
+        """The stream's events, ending with the terminal one (a `Follower`: the SSE response
+        writes all events there at once)."""
+        return self.log.follower(0, TERMINAL)
 
     async def blocking_body(self) -> dict[str, Any]:
         """Wait for the end (a client disconnect does not cancel the run) and shape the reply."""
@@ -420,13 +421,13 @@ async def start(
     # rows in one write (`Database.write`: on SQLite group-committed with other turns' writes),
     # committed before the first event.
     async with rt.database.session() as session:
-        end_user = await get_or_create_in(session, ctx.app_id, user)
+        end_user_id = await end_user_id_in(session, ctx.app_id, user)
         found: Conversation | None = None
         if params.conversation_id is not None:
             if params.kind != "chat":  # a completion has no later turns
                 raise not_found(CONVERSATION_NOT_FOUND)
             found = check_conversation(
-                await session.get(Conversation, params.conversation_id), ctx.app_id, end_user.id
+                await session.get(Conversation, params.conversation_id), ctx.app_id, end_user_id
             )
             # Later turns keep the inputs stored with the conversation (Dify's behaviour).
             inputs = dict(found.inputs or {})
@@ -436,10 +437,9 @@ async def start(
             session, config.file_upload, params.files, app_id=ctx.app_id, tenant_id=ctx.tenant_id
         )
         history = await conversation_history(session, found.id, config.history_turns) if found else []
-        owner = end_user.id
     now = utcnow()
     is_new = found is None
-    turn = _TurnRows(ctx, end_user.id, found.id if found else None, inputs, config.opening_statement,
+    turn = _TurnRows(ctx, end_user_id, found.id if found else None, inputs, config.opening_statement,
                      query, task_id, params, files, now)  # fmt: skip
     ids = await rt.database.write(turn.write)
     log.info(
@@ -461,7 +461,7 @@ async def start(
         params=dict(config.model.completion_params),
         purpose=params.kind,
     )
-    handle = await task_registry().register(task_id, owner, ctx.app_id)
+    handle = await task_registry().register(task_id, end_user_id, ctx.app_id)
     title_query = query if params.kind == "chat" and is_new and params.auto_generate_name else None
     handle.runner = asyncio.create_task(_drive(runner or run_model, run, model, request, handle, title_query))
     return run

@@ -122,3 +122,25 @@ async def test_a_stream_that_never_waits_lets_the_loop_run_and_stops() -> None:
             got.append(i)
     await helper
     assert 100 <= len(got) < 10_000
+
+
+async def test_a_stream_that_turns_the_cancellation_into_an_error_is_still_just_stopped() -> None:
+    """A client library may answer the cancelled read with an error of its own: the stop still
+    ends the iteration quietly, and the consumer is left with no cancellation pending."""
+
+    async def wrapping() -> AsyncIterator[int]:
+        for i in range(1000):
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                raise RuntimeError("connection closed") from None
+            yield i
+
+    stop, stopped = asyncio.Event(), []
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    async with contextlib.aclosing(until_stopped(wrapping(), stop, lambda: stopped.append(1))) as items:
+        got = [i async for i in items]
+    assert 0 < len(got) < 1000 and stopped == [1]
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0
+    await asyncio.sleep(0.02)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from impl.services.runs.event_log import TRIM_EVERY, EventLog
+from impl.services.runs.event_log import TRIM_EVERY, EventLog, Follower
 
 
 async def _collect(log: EventLog, start: int = 0, terminal: tuple[str, ...] = ()) -> list[str]:
@@ -56,3 +56,49 @@ async def test_a_single_reader_log_lets_go_of_what_was_read() -> None:
         held.append(len(log.events))
     assert await reader == names  # nothing lost, in order
     assert len(log) == 300 and max(held) <= TRIM_EVERY + 1  # never more than a trim batch held
+
+
+async def test_a_follower_takes_everything_there_at_once_through_the_terminal_event() -> None:
+    log = EventLog([{"event": "a"}, {"event": "b"}])
+    follower = log.follower(0, ("end",))
+    assert [e["event"] for e in follower.take()] == ["a", "b"]
+    assert follower.take() == [] and not follower.finished
+    waiter = follower.changed()
+    log.append({"event": "c"})
+    assert waiter.done()
+    for name in ("end", "after"):
+        log.append({"event": name})
+    assert [e["event"] for e in follower.take()] == ["c", "end"]
+    assert follower.finished and follower.take() == []
+    assert len(log) == 5 and log.events[-1] == {"event": "after"}  # kept for other readers
+
+
+async def test_a_single_reader_follower_lets_go_of_what_it_took() -> None:
+    log = EventLog(keep=False)
+    follower = log.follower(0, ("end",))
+    taken: list[str] = []
+    for i in range(50):
+        log.append({"event": f"e{i}"})
+        if i % 7 == 0:
+            taken += [str(e["event"]) for e in follower.take()]
+            assert log.events == []  # nothing held once read
+    log.append({"event": "end"})
+    log.append({"event": "late"})
+    taken += [str(e["event"]) for e in follower.take()]
+    assert taken == [f"e{i}" for i in range(50)] + ["end"]
+    assert follower.finished and len(log) == 52 and log.events == [{"event": "late"}]
+
+
+async def test_a_follower_is_also_an_async_iterator_and_ends_with_the_log() -> None:
+    log = EventLog()
+    follower = log.follower(1)
+    reader = asyncio.create_task(_names(follower))
+    for name in ("x", "y", "z"):
+        log.append({"event": name})
+        await asyncio.sleep(0)
+    log.end()
+    assert await asyncio.wait_for(reader, 1) == ["y", "z"]
+
+
+async def _names(follower: Follower) -> list[str]:
+    return [str(e["event"]) async for e in follower]
