@@ -12,7 +12,7 @@ from impl import sse
 from impl.handlers._common import app_context, body_user, json_response
 from impl.routing import operation
 from impl.services import starters
-from impl.services.turns import generation
+from impl.services.turns import generation, rows
 from impl.services.turns.tracing import resolve_trace_id
 from impl.services.workflows import resume
 
@@ -26,9 +26,7 @@ def generate_params(kind: generation.Kind, body: dict[str, Any]) -> generation.G
         query=query if isinstance(query, str) else "",
         inputs=inputs if isinstance(inputs, dict) else {},
         streaming=body.get("response_mode") == "streaming",
-        conversation_id=generation.parse_conversation_id(body.get("conversation_id"))
-        if kind == "chat"
-        else None,
+        conversation_id=rows.parse_conversation_id(body.get("conversation_id")) if kind == "chat" else None,
         files=body.get("files"),
         auto_generate_name=kind == "chat" and body.get("auto_generate_name", True) is not False,
         trace_id=resolve_trace_id(request.headers, request.query_params, body),

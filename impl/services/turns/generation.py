@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl import runtime
-from impl.db.models import Conversation, Message, MessageFile, new_id, to_unix, utcnow
+from impl.db.models import Conversation, Message, to_unix, utcnow
 from impl.errors import ApiError, invalid_param, not_found
 from impl.providers import (
     ChatModel,
@@ -45,13 +45,19 @@ from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
 from impl.services.runs.event_log import EventLog
 from impl.services.turns.knowledge import Context, app_context
+from impl.services.turns.rows import (
+    CONVERSATION_NOT_FOUND,
+    NEW_CONVERSATION_NAME,
+    add_conversation,
+    add_message,
+    check_conversation,
+    conversation_history,
+)
 from impl.services.turns.suggestions import generate_title
 from impl.tasks import TaskHandle, TaskRegistry
 
 log = logging.getLogger("impl.generation")
 
-NEW_CONVERSATION_NAME = "New conversation"
-CONVERSATION_NOT_FOUND = "Conversation Not Exists."
 INTERNAL_EVENT = ("internal_server_error", "Internal Server Error, please contact support.", 500)
 TERMINAL = ("message_end", "error")
 DEFAULT_PING_INTERVAL = 10.0
@@ -187,155 +193,6 @@ class GenerateParams:
     trace_id: str | None
     # advanced-chat only: run this published workflow version instead of the current one
     workflow_id: str | None = None
-
-
-def parse_conversation_id(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise invalid_param("conversation_id must be a valid UUID")
-    text = raw.strip()
-    if not text:
-        return None
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        raise invalid_param("conversation_id must be a valid UUID") from None
-
-
-async def conversation_history(
-    session: AsyncSession, conversation_id: str, turns: int
-) -> list[PromptMessage]:
-    """The model's memory of a conversation: its last `turns` turns that did not fail, oldest
-    first, as user / assistant prompt messages (a turn without an answer gives only its query)."""
-    if turns <= 0:
-        return []
-    rows = (
-        await session.scalars(
-            select(Message)
-            .where(Message.conversation_id == conversation_id, Message.status == "normal")
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(turns)
-        )
-    ).all()
-    history: list[PromptMessage] = []
-    for row in reversed(rows):
-        history.append(PromptMessage("user", row.query))
-        if row.answer:
-            history.append(PromptMessage("assistant", row.answer))
-    return history
-
-
-def check_conversation(conversation: Conversation | None, app_id: str, end_user_id: str) -> Conversation:
-    """The conversation a new turn continues: 404 unless it is this app's and this user's and not
-    deleted; 400 `conversation_completed` once it has ended."""
-    if (
-        conversation is None
-        or conversation.app_id != app_id
-        or conversation.end_user_id != end_user_id
-        or conversation.is_deleted
-    ):
-        raise not_found(CONVERSATION_NOT_FOUND)
-    if conversation.status != "normal":
-        raise ApiError(
-            "conversation_completed", "The conversation has ended. Please start a new conversation.", 400
-        )
-    return conversation
-
-
-async def add_conversation(
-    session: AsyncSession,
-    ctx: AppScope,
-    version_id: str | None,
-    end_user_id: str,
-    inputs: dict[str, Any],
-    introduction: str,
-    now: datetime,
-) -> Conversation:
-    """Store a new conversation of this app and end user, named `New conversation` until a title
-    is generated; it keeps the first turn's inputs for the later turns."""
-    conversation = Conversation(
-        id=new_id(),
-        app_id=ctx.app_id,
-        app_version_id=version_id,
-        end_user_id=end_user_id,
-        name=NEW_CONVERSATION_NAME,
-        inputs=inputs,
-        introduction=introduction,
-        mode=ctx.mode,
-        created_at=now,
-        updated_at=now,
-    )
-    # Not flushed here: the id is set, and the row goes to the database with the first message
-    # (or with any earlier query, through autoflush).
-    session.add(conversation)
-    return conversation
-
-
-async def add_message(
-    session: AsyncSession,
-    conversation: Conversation,
-    *,
-    version_id: str | None,
-    query: str,
-    inputs: dict[str, Any],
-    task_id: str,
-    trace_id: str | None,
-    files: list[RequestFile],
-    now: datetime,
-    threaded: bool = True,
-    flush: bool = True,
-) -> Message:
-    """Add a new turn to a conversation: count it, store its message row (no answer yet; its
-    parent is the conversation's latest message when `threaded`) and the files the user sent.
-    With `flush` the rows are written at once; else with the session's next flush."""
-    # A conversation not yet written (created in this transaction) has no messages to thread on.
-    # The lookup does not autoflush: the conversation's pending changes (updated_at) go out in one
-    # UPDATE with the new dialogue_count; no message of this turn is pending before this point.
-    parent = None
-    earlier = [o for o in session.new if isinstance(o, Message) and o.conversation_id == conversation.id]
-    if threaded and earlier:  # a turn of this conversation written in the same (unflushed) batch
-        parent = max(earlier, key=lambda m: (m.created_at, m.id)).id
-    elif threaded and not inspect(conversation).pending:
-        with session.no_autoflush:
-            parent = await session.scalar(
-                select(Message.id)
-                .where(Message.conversation_id == conversation.id)
-                .order_by(Message.created_at.desc(), Message.id.desc())
-                .limit(1)
-            )
-    conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
-    message = Message(
-        id=new_id(),
-        app_id=conversation.app_id,
-        app_version_id=version_id,
-        conversation_id=conversation.id,
-        end_user_id=conversation.end_user_id,
-        parent_message_id=parent,
-        query=query,
-        inputs=inputs,
-        answer="",
-        status="normal",
-        task_id=task_id,
-        trace_id=trace_id,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
-    if flush:
-        await session.flush()
-    for f in files:
-        session.add(
-            MessageFile(
-                message_id=message.id,
-                type=f.type,
-                transfer_method=f.transfer_method,
-                url=f.url,
-                upload_file_id=f.upload.id if f.upload else None,
-                belongs_to="user",
-            )
-        )
-    return message
 
 
 @dataclass

@@ -23,16 +23,8 @@ from impl.services.apps.scope import end_user_for
 from impl.services.apps.store import AppContext
 from impl.services.history import variables as conversation_variables
 from impl.services.runs import leases
-from impl.services.turns.generation import (
-    GenerateParams,
-    add_conversation,
-    add_message,
-    answer_metadata,
-    check_conversation,
-    complete_message,
-    conversation_history,
-    title_for,
-)
+from impl.services.turns.generation import GenerateParams, answer_metadata, complete_message, title_for
+from impl.services.turns.rows import add_conversation, add_message, check_conversation, conversation_history
 from impl.services.workflows import graph_run
 from impl.services.workflows.app_runs import (
     NewRun,
