@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from impl.config import Settings
 from impl.errors import app_unavailable
 from impl.services.apps.dsl import FEATURE_DEFAULTS, WORKFLOW_MODES
-from impl.services.apps.store import AppContext
+from impl.services.apps.store import AppContext, copy_json
 
 
 def info(app: AppContext) -> dict[str, Any]:
@@ -39,8 +38,8 @@ def parameters(app: AppContext, settings: Settings) -> dict[str, Any]:
     reply: dict[str, Any] = {}
     for key, default in FEATURE_DEFAULTS.items():
         value = features.get(key)
-        reply[key] = copy.deepcopy(default if value is None else value)
-    reply["user_input_form"] = copy.deepcopy(app.user_input_form)
+        reply[key] = copy_json(default if value is None else value)
+    reply["user_input_form"] = copy_json(app.user_input_form)
     reply["system_parameters"] = system_parameters(settings)
     return reply
 
