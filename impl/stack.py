@@ -25,6 +25,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from connexion import utils
 from connexion.datastructures import MediaTypeDict
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.request_validation import (
@@ -39,6 +40,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 # Body validators kept per operation: one per content type seen, at most this many (content types
 # come from clients; past the bound a request builds its own, as Connexion does).
 MAX_BODY_VALIDATORS = 8
+# Content-Type header values split into (mime type, charset), for the most common values.
+MAX_CONTENT_TYPES = 64
+_SPLIT_CONTENT_TYPES: dict[bytes | None, tuple[str | None, str | None]] = {}
 
 
 class CachedJSONRequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
@@ -96,6 +100,25 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             self._body_validators[key] = validator
         return validator
 
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """As Connexion's: the first Content-Type header's mime type and charset, with the
+        operation's first consumed type and utf-8 as defaults (the split cached per value)."""
+        content_type: bytes | None = None
+        for name, value in headers:
+            if name.lower() == b"content-type":
+                content_type = value
+                break
+        split = _SPLIT_CONTENT_TYPES.get(content_type)
+        if split is None:
+            split = utils.split_content_type(None if content_type is None else content_type.decode("latin-1"))
+            if len(_SPLIT_CONTENT_TYPES) < MAX_CONTENT_TYPES:
+                _SPLIT_CONTENT_TYPES[content_type] = split
+        mime_type, encoding = split
+        if mime_type is None:
+            consumes = self._operation.consumes
+            mime_type = consumes[0] if consumes else "application/octet-stream"
+        return mime_type, encoding or "utf-8"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._parameter_validator.validate(scope)
         mime_type, encoding = self.extract_content_type(scope["headers"])
@@ -107,8 +130,6 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
 
 
 def _is_nullable(definition: Any) -> bool:
-    from connexion import utils
-
     return bool(utils.is_nullable(definition))
 
 
