@@ -6,6 +6,8 @@ import inspect
 from importlib.metadata import version
 
 import httpx
+from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import BaseParameterDecorator, sanitized
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware, RequestValidationOperation
@@ -14,9 +16,11 @@ from connexion.validators import JSONRequestBodyValidator
 from support.server import LiveServer
 
 from impl import auth
+from impl.routing import _cached_sanitized
 from impl.stack import (
     CachedJSONRequestBodyValidator,
     OnceRequestValidationMiddleware,
+    OnceRequestValidationOperation,
     SwaggerUIPassMiddleware,
     middlewares,
     swagger_prefixes,
@@ -39,6 +43,13 @@ def test_connexion_internals_it_relies_on() -> None:
         assert step in source, step
     assert isinstance(inspect.getattr_static(JSONRequestBodyValidator, "_validator"), property)
     assert "_original_scope.set" in inspect.getsource(SwaggerUIMiddleware.__call__)
+    # impl.routing's once-per-operation decorator: the URI parser property it caches, the
+    # parameter decorator class it swaps, the sanitizer attribute it replaces.
+    assert isinstance(inspect.getattr_static(StarletteDecorator, "uri_parser"), property)
+    assert isinstance(inspect.getattr_static(StarletteDecorator, "_parameter_decorator_cls"), property)
+    assert "self.sanitize_fn = pythonic if pythonic_params else sanitized" in inspect.getsource(
+        BaseParameterDecorator.__init__
+    )
 
 
 def test_the_stack_keeps_connexions_order() -> None:
@@ -72,6 +83,11 @@ def test_json_schema_validator_is_built_once() -> None:
     assert validator._validator is validator._validator
 
 
+def test_cached_sanitizer_is_connexions() -> None:
+    for name in ("user", "conversation_id", "last_id", "a[b]", "1x-y", ""):
+        assert _cached_sanitized(name) == sanitized(name)
+
+
 def test_bearer_info_signature_is_precomputed() -> None:
     assert "token" in inspect.signature(auth.bearer_info).parameters
 
@@ -95,3 +111,31 @@ def test_validation_answers_stay_the_same_across_requests(live_server: LiveServe
         assert bad.json()["code"] == "invalid_param" or bad.json()["status"] == 400
         typed = httpx.get(live_server.base_url + "/messages?limit=x", headers=headers, timeout=TIMEOUT)
         assert typed.status_code == 400, typed.text
+
+
+def test_content_type_split_matches_connexions() -> None:
+    class Operation:
+        consumes = ["application/json"]
+
+    class Holder:
+        _operation = Operation()
+
+    cases: list[list[tuple[bytes, bytes]]] = [
+        [],
+        [(b"host", b"x")],
+        [(b"content-type", b"application/json")],
+        [(b"Content-Type", b"text/plain; charset=latin-1")],
+        [(b"content-type", b"multipart/form-data; boundary=abc"), (b"content-type", b"text/plain")],
+        [(b"content-type", b"application/json;charset=UTF-16")],
+        [(b"content-type", b"")],
+        [(b"content-type", b"\xe9/\xe9")],
+    ]
+    for headers in cases:
+        for _ in range(2):  # the second time from the cache
+            ours = OnceRequestValidationOperation.extract_content_type(Holder(), headers)
+            assert ours == RequestValidationOperation.extract_content_type(Holder(), headers), headers
+    Operation.consumes = []
+    assert OnceRequestValidationOperation.extract_content_type(Holder(), []) == (
+        "application/octet-stream",
+        "utf-8",
+    )
