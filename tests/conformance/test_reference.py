@@ -25,7 +25,19 @@ JUSTIFIED_SKIPS = (
     r"^the app requires inputs \(\w+\), so \{\} must be refused$",
 )
 # The demo workflow app is start -> template -> end: it streams no text and ends in milliseconds.
-JUSTIFIED_INCONCLUSIVE = {("scenario.stop", "workflow"), ("sse.incremental", "workflow")}
+# The demo apps' builtin model never pauses between tokens, so even the suite's longest request can
+# be generated to the end before a stop sent on its first event lands (the stream is still being
+# read, and the outcome is unchanged): the suite rightly calls that INCONCLUSIVE, and how often it
+# happens depends on the machine's load. `test_stop_lands_mid_generation_in_every_chat_mode` pins
+# the stop with a paced request instead.
+CHAT_MODES = ("chat", "completion", "agent-chat", "advanced-chat")
+JUSTIFIED_INCONCLUSIVE = {
+    ("scenario.stop", "workflow"),
+    ("sse.incremental", "workflow"),
+    *(("scenario.stop", mode) for mode in CHAT_MODES),
+}
+# A long answer at a model's pace (builtin markers: 600 tokens, 2 ms apart): >= 1.2 s to stop into.
+PACED_STOP_QUERY = "Write a long story about a lighthouse keeper. [[tokens:600]] [[delay:0.002]]"
 
 
 def test_a_keys_only_run_passes_with_only_justified_skips(reference: Target) -> None:
@@ -54,14 +66,24 @@ def test_a_keys_only_run_passes_with_only_justified_skips(reference: Target) -> 
             timeout=10,
         ).json()
         assert params["annotation_reply"] == {"enabled": False}, mode
-    # Judged by outcome in every chat mode and completion: stopped, shorter, a prefix, stored as streamed.
+    # A stop is never judged wrong, only (see above) possibly too late to judge.
     stops = {r.mode: r.outcome for r in report.results if r.check_id == "scenario.stop"}
-    assert {m: o for m, o in stops.items() if m != "workflow"} == dict.fromkeys(
-        set(stops) - {"workflow"}, Outcome.PASS
-    )
+    assert set(stops.values()) <= {Outcome.PASS, Outcome.INCONCLUSIVE}
     # Discovered, not declared: the demo chat app's image upload ran.
     assert report.capabilities["chat"]["file_upload"]["available"] is True
     files = {
         r.operation: r.outcome for r in report.results if r.check_id == "scenario.files" and r.mode == "chat"
     }
     assert files == {"uploadChatFile": Outcome.PASS, "previewChatFile": Outcome.PASS}
+
+
+def test_stop_lands_mid_generation_in_every_chat_mode(reference: Target) -> None:
+    """Judged by outcome in every chat mode and completion: stopped, shorter, a prefix, stored as
+    streamed; the request streams long enough that the stop always lands during the generation."""
+    keys = {mode: reference.keys[mode] for mode in CHAT_MODES}
+    cfg = RunConfig(base_url=reference.base_url, keys=keys, only=["scenario.stop"])
+    cfg.stop_query = PACED_STOP_QUERY
+    report = run_suite(cfg)
+    stops = {r.mode: (r.outcome, r.summary()) for r in report.results if r.check_id == "scenario.stop"}
+    assert set(stops) == set(CHAT_MODES)
+    assert all(outcome is Outcome.PASS for outcome, _ in stops.values()), stops
