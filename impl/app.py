@@ -7,10 +7,10 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from connexion import AsyncApp
-from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 
 from impl import knowledge, runtime, sandbox
@@ -40,6 +40,7 @@ from impl.services.runs import leases
 from impl.services.starters import modes_without_starter
 from impl.services.workflows import resume
 from impl.spec import load_spec
+from impl.stack import SwaggerUIPassMiddleware, middlewares, swagger_prefixes, validator_map
 
 log = logging.getLogger("impl.app")
 BASE_PATH = "/v1"
@@ -112,42 +113,45 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
             await active_requests.close()
             await database.dispose()
 
+    swagger = SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui")
+    api_prefix, ui_prefixes = swagger_prefixes(BASE_PATH, swagger.spec_path or "", swagger.swagger_ui_path)
     app = AsyncApp(
         __name__,
         lifespan=lifespan,
-        swagger_ui_options=SwaggerUIOptions(spec_path="/openapi.json", swagger_ui_path="/ui"),
+        swagger_ui_options=swagger,
+        validator_map=validator_map(),
+        middlewares=middlewares(
+            before_swagger=[
+                partial(BodySizeLimitMiddleware, limit=settings.max_request_bytes),
+                partial(
+                    PrefixMountMiddleware, prefix=DOCS_PREFIX, mounted=static_site_app(settings.docs_site_dir)
+                ),
+            ],
+            swagger=partial(SwaggerUIPassMiddleware, api_prefix=api_prefix, ui_prefixes=ui_prefixes),
+            before_validation=[
+                partial(ModeGateMiddleware, gates=mode_gates(spec)),
+                partial(
+                    JsonBodyPolicyMiddleware,
+                    policy=JsonBodyPolicy(
+                        max_json_body_bytes=settings.max_json_body_bytes,
+                        max_depth=settings.max_json_depth,
+                        max_digits=settings.max_number_digits,
+                        max_text_chars=settings.max_text_chars,
+                    ),
+                    operations=json_body_operations(spec_operations(spec)),
+                ),
+            ],
+            before_context=[
+                partial(
+                    ActiveRequestsMiddleware,
+                    counter=active_requests,
+                    default_limit=settings.app_max_active_requests,
+                    operations=limited_operations(spec.get("x-error-codes") or {}),
+                )
+            ],
+        ),
     )
     use_once_decorated(app)
-    app.add_middleware(
-        BodySizeLimitMiddleware, position=MiddlewarePosition.BEFORE_SWAGGER, limit=settings.max_request_bytes
-    )
-    app.add_middleware(
-        PrefixMountMiddleware,
-        position=MiddlewarePosition.BEFORE_SWAGGER,
-        prefix=DOCS_PREFIX,
-        mounted=static_site_app(settings.docs_site_dir),
-    )
-    app.add_middleware(
-        ModeGateMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, gates=mode_gates(spec)
-    )
-    app.add_middleware(
-        JsonBodyPolicyMiddleware,
-        position=MiddlewarePosition.BEFORE_VALIDATION,
-        policy=JsonBodyPolicy(
-            max_json_body_bytes=settings.max_json_body_bytes,
-            max_depth=settings.max_json_depth,
-            max_digits=settings.max_number_digits,
-            max_text_chars=settings.max_text_chars,
-        ),
-        operations=json_body_operations(spec_operations(spec)),
-    )
-    app.add_middleware(
-        ActiveRequestsMiddleware,
-        position=MiddlewarePosition.BEFORE_CONTEXT,
-        counter=active_requests,
-        default_limit=settings.app_max_active_requests,
-        operations=limited_operations(spec.get("x-error-codes") or {}),
-    )
     app.add_api(
         spec,
         base_path=BASE_PATH,

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from connexion import AsyncApp
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator, sanitized
 from connexion.resolver import Resolution, Resolver
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -144,15 +145,41 @@ class RegistryResolver(Resolver):  # type: ignore[misc]
         return Resolution(handler, operation_id)
 
 
+# Parameter names are sanitized (three regular expressions) several times per request: names of
+# the spec and of query strings, so a bounded cache serves nearly all of them.
+_cached_sanitized = functools.lru_cache(maxsize=1024)(sanitized)
+
+
+class _CachedSanitizeParameterDecorator(AsyncParameterDecorator):  # type: ignore[misc]
+    """Connexion's parameter decorator with its name sanitizer cached (the same function)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not kwargs.get("pythonic_params"):  # Connexion's default sanitizer, `sanitized`
+            self.sanitize_fn = _cached_sanitized
+
+
 class _OnceDecorator(StarletteDecorator):  # type: ignore[misc]
     """Connexion's Starlette decorator builds the parameter and response wrappers of a handler
-    (an `inspect.signature` call included) on every request; the wrappers read the request and
-    the operation from context variables when called, so one set per operation serves every
-    request.  This keeps the first one."""
+    (an `inspect.signature` call included) and a URI parser on every request; the wrappers read
+    the request and the operation from context variables when called, and the parser only
+    depends on the operation, so one set per operation serves every request.  This keeps the
+    first one."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._decorated: Callable[..., Any] | None = None
+        self._uri_parser: Any = None
+
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return _CachedSanitizeParameterDecorator
+
+    @property
+    def uri_parser(self) -> Any:
+        if self._uri_parser is None:
+            self._uri_parser = super().uri_parser
+        return self._uri_parser
 
     def decorate(self, function: Callable[..., Any]) -> Callable[..., Any]:
         if self._decorated is None:

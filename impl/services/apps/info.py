@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from impl.config import Settings
 from impl.errors import app_unavailable
 from impl.services.apps.dsl import FEATURE_DEFAULTS, WORKFLOW_MODES
-from impl.services.apps.store import AppContext
+from impl.services.apps.store import AppContext, copy_json
 
 
 def info(app: AppContext) -> dict[str, Any]:
@@ -35,12 +34,14 @@ def parameters(app: AppContext, settings: Settings) -> dict[str, Any]:
     """Features of the published version with Dify's defaults, plus the system limits."""
     if app.version_id is None or (app.mode in WORKFLOW_MODES and not app.workflow_graph):
         raise app_unavailable()
+    # `app` is the request's own copy of the app's context (`store.context_for_token`): only the
+    # shared defaults need copying.
     features = app.features
     reply: dict[str, Any] = {}
     for key, default in FEATURE_DEFAULTS.items():
         value = features.get(key)
-        reply[key] = copy.deepcopy(default if value is None else value)
-    reply["user_input_form"] = copy.deepcopy(app.user_input_form)
+        reply[key] = copy_json(default) if value is None else value
+    reply["user_input_form"] = app.user_input_form
     reply["system_parameters"] = system_parameters(settings)
     return reply
 

@@ -171,14 +171,14 @@ _resolved: OrderedDict[str, tuple[float, AppContext | ApiError]] = OrderedDict()
 _inflight: dict[str, asyncio.Future[AppContext | ApiError | None]] = {}  # lookups under way
 
 
-def _copy_json(value: Any) -> Any:
+def copy_json(value: Any) -> Any:
     """A deep copy of parsed JSON/YAML data (dicts, lists, scalars), several times cheaper than
     `copy.deepcopy`, which dominated a cached request's profile; other objects are shared."""
     kind = type(value)
     if kind is dict:
-        return {k: _copy_json(v) for k, v in value.items()}
+        return {k: copy_json(v) for k, v in value.items()}
     if kind is list:
-        return [_copy_json(v) for v in value]
+        return [copy_json(v) for v in value]
     return value
 
 
@@ -186,10 +186,10 @@ def _fresh_copy(template: AppContext) -> AppContext:
     """A request's own context: the cached template's mutable parts are copied."""
     return dataclass_replace(
         template,
-        model_config=_copy_json(template.model_config),
-        features=_copy_json(template.features),
-        user_input_form=_copy_json(template.user_input_form),
-        workflow_graph=_copy_json(template.workflow_graph),
+        model_config=copy_json(template.model_config),
+        features=copy_json(template.features),
+        user_input_form=copy_json(template.user_input_form),
+        workflow_graph=copy_json(template.workflow_graph),
         tags=list(template.tags),
         site=dict(template.site),
     )

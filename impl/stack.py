@@ -1,0 +1,201 @@
+"""The Connexion middleware stack of the app, with the per-request work done once per operation.
+
+Connexion (3.3) rebuilds on every request what only depends on the operation: request validation
+builds a URI parser, a parameter validator and a body validator (whose JSON schema validator is
+built again at each `validate`) per request, and the Swagger UI middleware runs every request
+through its own router (a mount and its routes) before handing it on.  The classes here keep
+Connexion's behaviour and build those once:
+
+* `OnceRequestValidationMiddleware`: one parameter validator per operation and one body validator
+  per operation and content type (stateless between requests, as Connexion's are);
+* `CachedJSONRequestBodyValidator`: the JSON schema validator of a body schema, built once;
+* `SwaggerUIPassMiddleware`: requests under the API's base path that cannot reach the Swagger
+  UI's routes (`<base>/openapi.*`, `<base>/ui…`) go straight to the next middleware; the others,
+  and any request with a `root_path`, still go through Connexion's router.
+
+`middlewares(...)` is Connexion's default stack with these in place and the project's own
+middlewares at their positions (passed to `AsyncApp(middlewares=...)`, a public parameter).
+They rely on Connexion internals (`RequestValidationOperation`'s attributes, the
+`SwaggerUIMiddleware` router); `tests/impl/test_stack.py` pins what they assume.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from connexion import utils
+from connexion.datastructures import MediaTypeDict
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# Body validators kept per operation: one per content type seen, at most this many (content types
+# come from clients; past the bound a request builds its own, as Connexion does).
+MAX_BODY_VALIDATORS = 8
+# Content-Type header values split into (mime type, charset), for the most common values.
+MAX_CONTENT_TYPES = 64
+_SPLIT_CONTENT_TYPES: dict[bytes | None, tuple[str | None, str | None]] = {}
+
+
+class CachedJSONRequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
+    """Connexion's JSON body validator with its schema validator built once per instance."""
+
+    @functools.cached_property
+    def _validator(self) -> Any:
+        return super()._validator
+
+
+def validator_map() -> dict[str, Any]:
+    """Connexion's validator map with the cached JSON body validator."""
+    body = MediaTypeDict(dict(VALIDATOR_MAP["body"]))
+    body["*/*json"] = CachedJSONRequestBodyValidator
+    return {"body": body}
+
+
+class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignore[misc]
+    """Validates as `RequestValidationOperation.__call__` does, with the validators built once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        operation = self._operation
+        uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+        self._parameter_validator = self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=uri_parser,
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+        self._body_validators: dict[tuple[str, str], Any] = {}
+
+    def _body_validator(self, mime_type: str, encoding: str) -> Any:
+        key = (mime_type, encoding)
+        found = self._body_validators.get(key)
+        if found is not None:
+            return found
+        operation = self._operation
+        schema = operation.body_schema(mime_type)
+        if not schema:
+            return None
+        try:
+            validator_cls = self._validator_map["body"][mime_type]
+        except KeyError:
+            return None  # Connexion skips validation of content types it has no validator for
+        validator = validator_cls(
+            schema=schema,
+            required=operation.request_body.get("required", False),
+            nullable=_is_nullable(operation.body_definition(mime_type)),
+            encoding=encoding,
+            strict_validation=self.strict_validation,
+            uri_parser=operation.uri_parser_class(operation.parameters, operation.body_definition()),
+        )
+        if len(self._body_validators) < MAX_BODY_VALIDATORS:
+            self._body_validators[key] = validator
+        return validator
+
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """As Connexion's: the first Content-Type header's mime type and charset, with the
+        operation's first consumed type and utf-8 as defaults (the split cached per value)."""
+        content_type: bytes | None = None
+        for name, value in headers:
+            if name.lower() == b"content-type":
+                content_type = value
+                break
+        split = _SPLIT_CONTENT_TYPES.get(content_type)
+        if split is None:
+            split = utils.split_content_type(None if content_type is None else content_type.decode("latin-1"))
+            if len(_SPLIT_CONTENT_TYPES) < MAX_CONTENT_TYPES:
+                _SPLIT_CONTENT_TYPES[content_type] = split
+        mime_type, encoding = split
+        if mime_type is None:
+            consumes = self._operation.consumes
+            mime_type = consumes[0] if consumes else "application/octet-stream"
+        return mime_type, encoding or "utf-8"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._parameter_validator.validate(scope)
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        self.validate_mime_type(mime_type)
+        validator = self._body_validator(mime_type, encoding)
+        if validator is not None:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+def _is_nullable(definition: Any) -> bool:
+    return bool(utils.is_nullable(definition))
+
+
+class OnceRequestValidationAPI(RequestValidationAPI):  # type: ignore[misc]
+    def make_operation(self, operation: Any) -> OnceRequestValidationOperation:
+        return OnceRequestValidationOperation(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class OnceRequestValidationMiddleware(RequestValidationMiddleware):  # type: ignore[misc]
+    api_cls = OnceRequestValidationAPI
+
+
+class SwaggerUIPassMiddleware(SwaggerUIMiddleware):  # type: ignore[misc]
+    """Connexion's Swagger UI middleware; requests under `api_prefix` that none of its routes can
+    match (none starts with one of `ui_prefixes`) skip its router."""
+
+    def __init__(self, app: ASGIApp, api_prefix: str, ui_prefixes: Sequence[str]) -> None:
+        super().__init__(app)
+        self.api_prefix = api_prefix
+        self.ui_prefixes = tuple(ui_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and not scope.get("root_path")
+            and path.startswith(self.api_prefix)
+            and not path.startswith(self.ui_prefixes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def swagger_prefixes(base_path: str, spec_path: str, ui_path: str) -> tuple[str, tuple[str, ...]]:
+    """The API's prefix and the prefixes of the Swagger UI's routes under it: the spec (JSON and
+    YAML, `<base>/openapi.json` → `<base>/openapi.`) and the console (`<base>/ui`, `<base>/ui/…`)."""
+    stem = spec_path.rsplit(".", 1)[0] + "."
+    return base_path + "/", (base_path + stem, base_path + ui_path.rstrip("/"))
+
+
+Middleware = Any  # a middleware class or a functools.partial of one
+
+
+def middlewares(
+    *,
+    before_swagger: Sequence[Middleware],
+    swagger: Middleware,
+    before_validation: Sequence[Middleware],
+    before_context: Sequence[Middleware],
+) -> list[Middleware]:
+    """Connexion's default stack with the cheaper classes and the project's middlewares placed as
+    `add_middleware(position=BEFORE_SWAGGER / BEFORE_VALIDATION / BEFORE_CONTEXT)` places them."""
+    stack: list[Middleware] = []
+    for middleware in ConnexionMiddleware.default_middlewares:
+        if middleware is SwaggerUIMiddleware:
+            stack += [*before_swagger, swagger]
+        elif middleware is RequestValidationMiddleware:
+            stack += [*before_validation, OnceRequestValidationMiddleware]
+        elif middleware.__name__ == "ContextMiddleware":
+            stack += [*before_context, middleware]
+        else:
+            stack.append(middleware)
+    return stack

@@ -1,0 +1,141 @@
+"""impl.stack: the Connexion internals it relies on (Connexion 3.3), and the behaviour it keeps."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+import httpx
+from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import BaseParameterDecorator, sanitized
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware, RequestValidationOperation
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.validators import JSONRequestBodyValidator
+from support.server import LiveServer
+
+from impl import auth
+from impl.routing import _cached_sanitized
+from impl.stack import (
+    CachedJSONRequestBodyValidator,
+    OnceRequestValidationMiddleware,
+    OnceRequestValidationOperation,
+    SwaggerUIPassMiddleware,
+    middlewares,
+    swagger_prefixes,
+)
+
+TIMEOUT = 10.0
+
+
+def test_connexion_internals_it_relies_on() -> None:
+    """Written against Connexion 3.3: fails loudly when an upgrade moves what `impl.stack` uses."""
+    assert version("connexion").startswith("3."), version("connexion")
+    assert {SwaggerUIMiddleware, RequestValidationMiddleware, ContextMiddleware} <= set(
+        ConnexionMiddleware.default_middlewares
+    )
+    # The request validation operation's own steps, which OnceRequestValidationOperation reuses.
+    for name in ("extract_content_type", "validate_mime_type", "security_query_params"):
+        assert hasattr(RequestValidationOperation, name), name
+    source = inspect.getsource(RequestValidationOperation.__call__)
+    for step in ("parameter_validator.validate(scope)", "validate_mime_type", "body_schema(mime_type)"):
+        assert step in source, step
+    assert isinstance(inspect.getattr_static(JSONRequestBodyValidator, "_validator"), property)
+    assert "_original_scope.set" in inspect.getsource(SwaggerUIMiddleware.__call__)
+    # impl.routing's once-per-operation decorator: the URI parser property it caches, the
+    # parameter decorator class it swaps, the sanitizer attribute it replaces.
+    assert isinstance(inspect.getattr_static(StarletteDecorator, "uri_parser"), property)
+    assert isinstance(inspect.getattr_static(StarletteDecorator, "_parameter_decorator_cls"), property)
+    assert "self.sanitize_fn = pythonic if pythonic_params else sanitized" in inspect.getsource(
+        BaseParameterDecorator.__init__
+    )
+
+
+def test_the_stack_keeps_connexions_order() -> None:
+    stack = middlewares(before_swagger=["A"], swagger="S", before_validation=["B"], before_context=["C"])
+    names = [getattr(m, "__name__", m) for m in stack]
+    assert names == [
+        "ServerErrorMiddleware",
+        "ExceptionMiddleware",
+        "A",
+        "S",
+        "RoutingMiddleware",
+        "SecurityMiddleware",
+        "B",
+        OnceRequestValidationMiddleware.__name__,
+        "ResponseValidationMiddleware",
+        "LifespanMiddleware",
+        "C",
+        "ContextMiddleware",
+    ]
+    assert issubclass(SwaggerUIPassMiddleware, SwaggerUIMiddleware)
+
+
+def test_swagger_prefixes() -> None:
+    assert swagger_prefixes("/v1", "/openapi.json", "/ui") == ("/v1/", ("/v1/openapi.", "/v1/ui"))
+
+
+def test_json_schema_validator_is_built_once() -> None:
+    validator = CachedJSONRequestBodyValidator(
+        schema={"type": "object"}, encoding="utf-8", strict_validation=False
+    )
+    assert validator._validator is validator._validator
+
+
+def test_cached_sanitizer_is_connexions() -> None:
+    for name in ("user", "conversation_id", "last_id", "a[b]", "1x-y", ""):
+        assert _cached_sanitized(name) == sanitized(name)
+
+
+def test_bearer_info_signature_is_precomputed() -> None:
+    assert "token" in inspect.signature(auth.bearer_info).parameters
+
+
+def test_swagger_routes_and_redirects_still_answer(live_server: LiveServer) -> None:
+    base = live_server.base_url
+    assert httpx.get(base + "/openapi.yaml", timeout=TIMEOUT).status_code == 200
+    ui = httpx.get(base + "/ui", timeout=TIMEOUT)
+    assert ui.status_code == 307 and ui.headers["location"].endswith("/v1/ui/")
+    bare = httpx.get(base.removesuffix("/v1") + "/v1", timeout=TIMEOUT)
+    assert bare.status_code == 307 and bare.headers["location"].endswith("/v1/")
+
+
+def test_validation_answers_stay_the_same_across_requests(live_server: LiveServer) -> None:
+    """The validators built once answer every request as a fresh one would."""
+    headers = {"Authorization": f"Bearer {live_server.keys['chat']}"}
+    url = live_server.base_url + "/chat-messages"
+    for _ in range(3):
+        bad = httpx.post(url, json={"inputs": {}, "user": "u"}, headers=headers, timeout=TIMEOUT)
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["code"] == "invalid_param" or bad.json()["status"] == 400
+        typed = httpx.get(live_server.base_url + "/messages?limit=x", headers=headers, timeout=TIMEOUT)
+        assert typed.status_code == 400, typed.text
+
+
+def test_content_type_split_matches_connexions() -> None:
+    class Operation:
+        consumes = ["application/json"]
+
+    class Holder:
+        _operation = Operation()
+
+    cases: list[list[tuple[bytes, bytes]]] = [
+        [],
+        [(b"host", b"x")],
+        [(b"content-type", b"application/json")],
+        [(b"Content-Type", b"text/plain; charset=latin-1")],
+        [(b"content-type", b"multipart/form-data; boundary=abc"), (b"content-type", b"text/plain")],
+        [(b"content-type", b"application/json;charset=UTF-16")],
+        [(b"content-type", b"")],
+        [(b"content-type", b"\xe9/\xe9")],
+    ]
+    for headers in cases:
+        for _ in range(2):  # the second time from the cache
+            ours = OnceRequestValidationOperation.extract_content_type(Holder(), headers)
+            assert ours == RequestValidationOperation.extract_content_type(Holder(), headers), headers
+    Operation.consumes = []
+    assert OnceRequestValidationOperation.extract_content_type(Holder(), []) == (
+        "application/octet-stream",
+        "utf-8",
+    )
