@@ -63,9 +63,7 @@ KNOWN_IDS_MAX = 10_000
 async def end_user_id_in(session: AsyncSession, app_id: str, user: str) -> str:
     """The id of `get_or_create_in`'s end user, from memory when this process saw it already
     (no query: a thousand turns starting at once do not each read the same row)."""
-    known = _known_ids.get(session.bind)
-    if known is None:
-        known = _known_ids.setdefault(session.bind, {})
+    known = _known_ids.setdefault(session.bind, {})
     found = known.get((app_id, user))
     if found is not None:
         return found
