@@ -148,7 +148,7 @@ async def _apply_job(job_id: str, app_id: str, action: str, settings: dict[str, 
             row.embedding_provider_name = str(settings["embedding_provider_name"])
             row.embedding_model_name = str(settings["embedding_model_name"])
             row.updated_at = utcnow()
-        _settings_cache.pop(app_id, None)
+        _forget_settings(app_id)
         if action == "enable":
             await _index(app_id)
         else:
@@ -213,6 +213,17 @@ _SETTINGS = select(
 # The stored settings by app, reused for `KEY_CACHE_SECONDS` (at most 1 s, like a resolved key):
 # a job's change applies at once in the worker that ran it and within that bound in the others.
 _settings_cache: dict[str, tuple[float, ReplySettings | None]] = {}
+# One read per app at a time: when the cached entry expires under a burst of turns, the others wait
+# for that read instead of each sending the same query.
+_settings_reads: dict[str, asyncio.Future[ReplySettings | None]] = {}
+# Bumped by every change a job stores, so a read begun before a change is not cached after it.
+_settings_generation = [0]
+
+
+def _forget_settings(app_id: str) -> None:
+    _settings_generation[0] += 1
+    _settings_cache.pop(app_id, None)
+    _settings_reads.pop(app_id, None)
 
 
 async def _settings_row(app_id: str) -> ReplySettings | None:
@@ -222,10 +233,26 @@ async def _settings_row(app_id: str) -> ReplySettings | None:
     cached = _settings_cache.get(app_id)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    async with state.database.session() as session:
-        row = (await session.execute(_SETTINGS, {"app_id": app_id})).first()
+    loop = asyncio.get_running_loop()
+    reading = _settings_reads.get(app_id)
+    if reading is not None and reading.get_loop() is loop and not reading.done() and ttl > 0:
+        return await asyncio.shield(reading)
+    future: asyncio.Future[ReplySettings | None] = loop.create_future()
+    _settings_reads[app_id] = future
+    generation = _settings_generation[0]
+    try:
+        async with state.database.session() as session:
+            row = (await session.execute(_SETTINGS, {"app_id": app_id})).first()
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # those waiting get it; nobody waiting is not an unretrieved error
+        raise
+    finally:
+        if _settings_reads.get(app_id) is future:
+            del _settings_reads[app_id]
     found = None if row is None else ReplySettings(*row)
-    if ttl > 0:
+    future.set_result(found)
+    if ttl > 0 and generation == _settings_generation[0]:
         if len(_settings_cache) > 10_000:
             _settings_cache.clear()
         _settings_cache[app_id] = (time.monotonic() + ttl, found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -152,3 +153,42 @@ async def test_a_long_annotation_is_indexed_by_its_start_and_answered_whole(ctx:
     # The 650 kB question contributes only the features of its first MAX_INDEXED_CHARS characters.
     entries = sum(len(ids) for ids, _weights in index._postings.values())
     assert entries < reply.MAX_INDEXED_CHARS * 2
+
+
+async def test_settings_read_once_per_burst(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turns arriving together after the cached settings expired share one query, and a change a job
+    stores while that query runs is what the next turn sees."""
+    await _finish(ctx, "enable")
+    reply._settings_cache.clear()
+    database = runtime.current().database
+    opened = 0
+    real_session = database.session
+
+    def counting_session() -> object:
+        nonlocal opened
+        opened += 1
+        return real_session()
+
+    monkeypatch.setattr(database, "session", counting_session)
+    burst = await asyncio.gather(*(reply.reply_settings(ctx) for _ in range(50)))
+    assert opened == 1
+    assert all(settings.enabled for settings in burst)
+
+    reply._settings_cache.clear()
+    queried, gate = asyncio.Event(), asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def held_session() -> AsyncIterator[object]:
+        monkeypatch.setattr(database, "session", real_session)  # only this read is held
+        async with real_session() as session:
+            yield session
+        queried.set()
+        await gate.wait()  # its answer arrives late, after a job changed the settings
+
+    monkeypatch.setattr(database, "session", held_session)
+    reading = asyncio.ensure_future(reply.reply_settings(ctx))
+    await queried.wait()
+    await _finish(ctx, "disable")
+    gate.set()
+    assert (await reading).enabled  # read before the change
+    assert (await reply.reply_settings(ctx)).enabled is False  # not cached over the change
