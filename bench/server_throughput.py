@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -60,10 +61,31 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """What one `wrk` run measured: requests per second, and the serving process's CPU time per
+    request (steadier than the rate where other jobs share the cores)."""
+
+    per_second: float
+    cpu_us: float
+
+
 def _wrk(
-    url: str, seconds: float, concurrency: int, key: str | None = None, body: dict[str, object] | None = None
-) -> float:
-    """Requests per second that `wrk` measures; any non-2xx answer fails the benchmark."""
+    url: str,
+    seconds: float,
+    concurrency: int,
+    pid: int,
+    key: str | None = None,
+    body: dict[str, object] | None = None,
+) -> Rate:
+    """Requests per second that `wrk` measures, and the CPU the server process `pid` spent per
+    request meanwhile; any non-2xx answer fails the benchmark."""
     if shutil.which("wrk") is None:
         raise SystemExit("this benchmark needs wrk: apt-get install wrk")
     headers = {"Content-Type": "application/json"}
@@ -80,11 +102,15 @@ def _wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(seconds))}s", "-s", script.name, url]
+    cpu_before = _cpu_seconds(pid)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = _cpu_seconds(pid) - cpu_before
     os.unlink(script.name)
     if "BAD 0" not in out:
         raise RuntimeError(f"non-2xx answers from {url}:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Rate(rate, cpu / max(1, requests) * 1e6)
 
 
 async def _stream_events(
@@ -100,19 +126,21 @@ async def _stream_events(
     return events / (time.monotonic() - started)
 
 
-def _measure(base: str, key: str, baseline: str, seconds: float, concurrency: int) -> None:
-    ref = _wrk(baseline + "/", seconds, concurrency)
+def _measure(
+    base: str, key: str, baseline: str, seconds: float, concurrency: int, pid: int, ref_pid: int
+) -> None:
+    ref = _wrk(baseline + "/", seconds, concurrency, ref_pid)
     chat = {
         "query": "How fast is this?",
         "inputs": {"name": "bench"},
         "user": "bench",
         "response_mode": "blocking",
     }
-    welcome = _wrk(base + "/", seconds, concurrency)
-    parameters = _wrk(base + "/parameters", seconds, concurrency, key)
-    blocking = _wrk(base + "/chat-messages", seconds, concurrency, key, chat)
-    ref_key = _wrk(baseline + "/key", seconds, concurrency, key)
-    ref_chat = _wrk(baseline + "/chat", seconds, concurrency, key, chat)
+    welcome = _wrk(base + "/", seconds, concurrency, pid)
+    parameters = _wrk(base + "/parameters", seconds, concurrency, pid, key)
+    blocking = _wrk(base + "/chat-messages", seconds, concurrency, pid, key, chat)
+    ref_key = _wrk(baseline + "/key", seconds, concurrency, ref_pid, key)
+    ref_chat = _wrk(baseline + "/chat", seconds, concurrency, ref_pid, key, chat)
     rows = [
         ("baseline: bare Starlette GET /", ref),
         ("baseline: Starlette key lookup", ref_key),
@@ -128,21 +156,25 @@ def _measure(base: str, key: str, baseline: str, seconds: float, concurrency: in
             return await _stream_events(client, base + "/chat-messages", stream, seconds)
 
     eps = asyncio.run(streaming())
-    print(f"{'workload':40} {'req/s':>10} {'ratio':>7}")
+    print(f"{'workload':40} {'req/s':>10} {'ratio':>7} {'server CPU/request':>19}")
     for name, value in rows:
-        print(f"{name:40} {value:10.0f} {value / ref:7.2f}")
-    print(f"{'streaming chat, events/s (1 stream)':40} {eps:10.0f} {eps / ref:7.2f}")
+        ratio = value.per_second / ref.per_second
+        print(f"{name:40} {value.per_second:10.0f} {ratio:7.2f} {value.cpu_us:16.0f} µs")
+    print(f"{'streaming chat, events/s (1 stream)':40} {eps:10.0f} {eps / ref.per_second:7.2f}")
     print()
+    print("ratios of rates, and (in brackets) of the server's CPU time per request, inverted:")
     goals = [
-        ("welcome / bare Starlette", welcome / ref, 0.35),
-        ("/parameters / welcome", parameters / welcome, 0.5),
-        ("blocking chat / welcome", blocking / welcome, 0.15),
-        ("/parameters / Starlette key lookup", parameters / ref_key, None),
-        ("blocking chat / Starlette chat-turn writes", blocking / ref_chat, None),
+        ("welcome / bare Starlette", welcome, ref, 0.35),
+        ("/parameters / welcome", parameters, welcome, 0.5),
+        ("blocking chat / welcome", blocking, welcome, 0.15),
+        ("/parameters / Starlette key lookup", parameters, ref_key, None),
+        ("blocking chat / Starlette chat-turn writes", blocking, ref_chat, None),
     ]
-    for name, ratio, goal in goals:
+    for name, this, other, goal in goals:
+        ratio = this.per_second / other.per_second
+        by_cpu = other.cpu_us / this.cpu_us if this.cpu_us else float("nan")
         verdict = "" if goal is None else (f"goal >= {goal}: " + ("met" if ratio >= goal else "NOT met"))
-        print(f"{name:44} {ratio:6.2f}  {verdict}")
+        print(f"{name:44} {ratio:6.2f} ({by_cpu:4.2f})  {verdict}")
 
 
 def main() -> int:
@@ -171,7 +203,7 @@ def main() -> int:
             _wait(f"http://127.0.0.1:{port_ref}/", ref_proc)
             keys = json.loads((data / "demo-keys.json").read_text())
             base, ref = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port_ref}"
-            _measure(base, keys["chat"], ref, args.seconds, args.concurrency)
+            _measure(base, keys["chat"], ref, args.seconds, args.concurrency, srv_proc.pid, ref_proc.pid)
         finally:
             for proc in procs:
                 proc.terminate()
