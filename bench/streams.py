@@ -42,9 +42,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int, thread: bool = False) -> float:
+    """User + system CPU time of a process so far (with `thread`: of its main thread only, the
+    one running the event loop)."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -113,6 +115,7 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     opened = [0]
     peak = [rss_before]
     cpu_before, own_before = _cpu_seconds(pid), time.process_time()
+    loop_before = _cpu_seconds(pid, thread=True)
     started = time.monotonic()
 
     async def sample() -> None:
@@ -126,6 +129,7 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     )
     wall = time.monotonic() - started
     server_cpu, client_cpu = _cpu_seconds(pid) - cpu_before, time.process_time() - own_before
+    loop_cpu = _cpu_seconds(pid, thread=True) - loop_before
     sampler.cancel()
     latencies = queue.get(timeout=args.timeout)
     poller.join(timeout=10)
@@ -150,7 +154,8 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
         f"p99 {p99 * 1000:.0f} ms (goal <= 250 ms)"
     )
     print(
-        f"CPU meanwhile: server {server_cpu:.1f} s ({server_cpu / wall:.0%} of one core), "
+        f"CPU meanwhile: server {server_cpu:.1f} s ({server_cpu / wall:.0%} of one core; its event loop's "
+        f"thread {loop_cpu:.1f} s, the database's threads {server_cpu - loop_cpu:.1f} s), "
         f"this client {client_cpu:.1f} s ({client_cpu / wall:.0%}); load average {os.getloadavg()[0]:.1f}"
     )
     print(
