@@ -107,6 +107,9 @@ async def add_conversation(
     return conversation
 
 
+_ADDED_MESSAGES = "turns.added_messages"  # the key of `add_message`'s index in `session.info`
+
+
 async def add_message(
     session: AsyncSession,
     conversation: Conversation,
@@ -128,7 +131,10 @@ async def add_message(
     # The lookup does not autoflush: the conversation's pending changes (updated_at) go out in one
     # UPDATE with the new dialogue_count; no message of this turn is pending before this point.
     parent = None
-    earlier = [o for o in session.new if isinstance(o, Message) and o.conversation_id == conversation.id]
+    # The turns this session added, by conversation: one batch of the SQLite writer holds many
+    # turns, and scanning `session.new` for each made a batch's cost grow with its square.
+    added: dict[str, list[Message]] = session.info.setdefault(_ADDED_MESSAGES, {})
+    earlier = [m for m in added.get(conversation.id, ()) if inspect(m).pending]
     if threaded and earlier:  # a turn of this conversation written in the same (unflushed) batch
         parent = max(earlier, key=lambda m: (m.created_at, m.id)).id
     elif threaded and not inspect(conversation).pending:
@@ -157,6 +163,7 @@ async def add_message(
         updated_at=now,
     )
     session.add(message)
+    added[conversation.id] = [*earlier, message]
     if flush:
         await session.flush()
     for f in files:
