@@ -14,6 +14,12 @@ write never takes the others with it (a write must therefore be a function of it
 with nothing done outside the database). When the commit itself fails, each write of the batch
 is retried in a transaction of its own.
 
+A write that is only plain statements (`Statements`: a turn's end, say, three UPDATE/DELETEs by
+key) does not run when its turn in the batch comes: the batch gathers the parameters of each such
+statement and, after the other writes, runs it once for all of them (one executemany), so a batch
+that ends a hundred turns sends three statements, not three hundred. Such a write must not depend
+on the other writes of its batch running after it (keys of distinct rows, as a turn's end has).
+
 PostgreSQL has row locks and many writers; `Database.write` runs each write in its own
 transaction there and does not use this queue.
 """
@@ -27,12 +33,29 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 log = logging.getLogger("impl.db.writer")
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 MAX_BATCH = 500
+
+
+class Statements:
+    """A write made only of statements with their parameters, each statement a shared object
+    (built once, at import): in a batch the same statement of many such writes runs once with
+    all their parameter sets. Called with a session, it runs them one by one (PostgreSQL, and
+    a batch's careful rerun)."""
+
+    __slots__ = ("statements",)
+
+    def __init__(self, statements: list[tuple[Executable, dict[str, Any]]]) -> None:
+        self.statements = statements
+
+    async def __call__(self, session: AsyncSession) -> None:
+        for statement, params in self.statements:
+            await session.execute(statement, params)
 
 
 class WriteQueue:
@@ -90,7 +113,18 @@ class WriteQueue:
         # new rows with one statement. Any error sends the batch to the careful path.
         try:
             async with self._sessions() as session, session.begin():
-                results = [await work(session) for work, _future in live]
+                results: list[Any] = []
+                gathered: dict[tuple[int, frozenset[str]], tuple[Executable, list[dict[str, Any]]]] = {}
+                for work, _future in live:
+                    if type(work) is Statements:
+                        for statement, params in work.statements:
+                            key = (id(statement), frozenset(params))
+                            gathered.setdefault(key, (statement, []))[1].append(params)
+                        results.append(None)
+                    else:
+                        results.append(await work(session))
+                for statement, param_sets in gathered.values():
+                    await session.execute(statement, param_sets)
         except Exception:
             await self._commit_carefully(live)
             return

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from impl import runtime
 from impl.db.chat_extras_models import AnnotationJob
@@ -85,7 +86,12 @@ _DROP = delete(_lease_table).where(_lease_table.c.task_id == bindparam("b_task_i
 
 async def drop_in(session: AsyncSession, task_id: str) -> None:
     """Delete a run's lease in the transaction that writes its end."""
-    await session.execute(_DROP, {"b_task_id": task_id})
+    await session.execute(*drop_statement(task_id))
+
+
+def drop_statement(task_id: str) -> tuple[Executable, dict[str, Any]]:
+    """The DELETE of a run's lease with its parameters (for a `Statements` write)."""
+    return _DROP, {"b_task_id": task_id}
 
 
 async def renew() -> None:

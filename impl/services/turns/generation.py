@@ -22,9 +22,11 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from impl import runtime
 from impl.db.models import Conversation, Message, to_unix, utcnow
+from impl.db.writer import Statements
 from impl.errors import ApiError, invalid_param, not_found
 from impl.providers import (
     ChatModel,
@@ -448,27 +450,27 @@ async def complete_message(
     its generated `title`; drop the turn's lease (`task_id`) in the same transaction. Every app mode
     that answers in a conversation ends its turn here."""
 
-    # Plain UPDATEs built once (no read first); `updated_at` still moves through its onupdate.
-    async def write(session: AsyncSession) -> None:
-        if message_id is not None:
-            params: dict[str, Any] = {
-                "b_id": message_id,
-                "b_answer": answer,
-                "b_message_tokens": usage.prompt_tokens,
-                "b_answer_tokens": usage.completion_tokens,
-                "b_latency": latency,
-                "b_metadata": metadata,
-            }
-            if error is None:
-                await session.execute(_COMPLETE_MESSAGE, params)
-            else:
-                await session.execute(_FAIL_MESSAGE, {**params, "b_error": error})
-        if title and conversation_id:
-            await session.execute(_NAME_CONVERSATION, {"b_id": conversation_id, "b_name": title})
-        if task_id is not None:
-            await leases.drop_in(session, task_id)
-
-    await runtime.current().database.write(write)
+    # Plain UPDATEs built once (no read first; `updated_at` still moves through its onupdate): on
+    # SQLite the ends of a batch's turns go out as one executemany per statement.
+    statements: list[tuple[Executable, dict[str, Any]]] = []
+    if message_id is not None:
+        params: dict[str, Any] = {
+            "b_id": message_id,
+            "b_answer": answer,
+            "b_message_tokens": usage.prompt_tokens,
+            "b_answer_tokens": usage.completion_tokens,
+            "b_latency": latency,
+            "b_metadata": metadata,
+        }
+        if error is None:
+            statements.append((_COMPLETE_MESSAGE, params))
+        else:
+            statements.append((_FAIL_MESSAGE, {**params, "b_error": error}))
+    if title and conversation_id:
+        statements.append((_NAME_CONVERSATION, {"b_id": conversation_id, "b_name": title}))
+    if task_id is not None:
+        statements.append(leases.drop_statement(task_id))
+    await runtime.current().database.write(Statements(statements))
     if task_id is not None:
         _ENDED.add(task_id)
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.postgres import PostgresCluster
@@ -17,6 +18,7 @@ from support.postgres import PostgresCluster
 from impl.db import migrate
 from impl.db.engine import Database
 from impl.db.models import EndUser
+from impl.db.writer import Statements
 from impl.services.apps import store
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "apps"
@@ -154,3 +156,56 @@ async def test_an_error_at_the_batch_flush_is_pinned_on_its_write(database: Data
     assert isinstance(results[2], IntegrityError)
     assert [r for i, r in enumerate(results) if i != 2] == ["b0", "b1", "b3"]
     assert await _names(database, app_id) == {"taken", "b0", "b1", "b3"}
+
+
+_RENAME = (
+    update(EndUser.__table__)  # type: ignore[arg-type]
+    .where(EndUser.__table__.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
+    .values(name=bindparam("b_name"), session_id=bindparam("b_session"))
+)
+
+
+async def test_statement_writes_of_a_batch_run_as_one_executemany(database: Database) -> None:
+    """`Statements` writes queued together: each statement executes once per batch with all
+    their parameters (SQLite), or once per write (PostgreSQL); every caller's row changes, and
+    a write among them that fails (NOT NULL) is left out alone."""
+    app_id = await _app_id(database)
+    ids = await asyncio.gather(*(database.write(_add_user(app_id, f"s{i}")) for i in range(40)))
+    executions: list[int] = []  # parameter sets per execution of the UPDATE
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, many: bool) -> None:
+        if statement.startswith("UPDATE end_users"):
+            executions.append(len(params) if many else 1)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        renames = [
+            Statements([(_RENAME, {"b_id": user_id, "b_name": f"n{i}", "b_session": f"s{i}"})])
+            for i, user_id in enumerate(ids)
+        ]
+        renames[5] = Statements([(_RENAME, {"b_id": ids[5], "b_name": "n5", "b_session": None})])
+        others = [_add_user(app_id, f"o{i}") for i in range(5)]
+        commits = database.writer.commits if database.writer is not None else 0
+        results = await asyncio.gather(
+            *(database.write(w) for w in [*renames, *others]), return_exceptions=True
+        )
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+    assert isinstance(results[5], IntegrityError)
+    assert all(r is None for i, r in enumerate(results[:40]) if i != 5)
+    async with database.session() as session:
+        found = await session.execute(
+            select(EndUser.session_id, EndUser.name).where(EndUser.app_id == app_id)
+        )
+        names = {session_id: name for session_id, name in found}
+    assert names == {
+        **{f"s{i}": (None if i == 5 else f"n{i}") for i in range(40)},
+        **{f"o{i}": None for i in range(5)},
+    }
+    assert sum(executions) >= 39
+    if database.writer is not None:
+        # The first batch tried all 40 in one executemany; the careful rerun went one by one.
+        assert executions[0] > 1
+        assert database.writer.commits - commits < 45
+    else:
+        assert set(executions) == {1}
