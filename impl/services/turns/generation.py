@@ -141,13 +141,21 @@ class GenerationRun:
     outcome: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    _head: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def envelope(self, event: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"event": event, "task_id": self.task_id, "id": self.message_id}
-        body["message_id"] = self.message_id
-        if self.kind == "chat":
-            body["conversation_id"] = self.conversation_id
-        body["created_at"] = self.created_at
+        """The fields every event of this run starts with (a copy of one dict made once: a turn
+        makes one per token)."""
+        head = self._head
+        if head is None:
+            head = {"event": "", "task_id": self.task_id, "id": self.message_id}
+            head["message_id"] = self.message_id
+            if self.kind == "chat":
+                head["conversation_id"] = self.conversation_id
+            head["created_at"] = self.created_at
+            self._head = head
+        body = head.copy()
+        body["event"] = event
         return body
 
     def emit(self, event: dict[str, Any]) -> None:
