@@ -8,7 +8,9 @@ Connexion's behaviour and build those once:
 
 * `OnceRequestValidationMiddleware`: one parameter validator per operation and one body validator
   per operation and content type (stateless between requests, as Connexion's are);
-* `CachedJSONRequestBodyValidator`: the JSON schema validator of a body schema, built once;
+* `CachedJSONRequestBodyValidator`: the JSON schema validator of a body schema, built once, and
+  a compiled check of the schema asked first (`impl.body_check`: it accepts no body Connexion's
+  validator rejects; a body it does not accept gets Connexion's validation and error);
 * `SwaggerUIPassMiddleware`: requests under the API's base path that cannot reach the Swagger
   UI's routes (`<base>/openapi.*`, `<base>/ui…`) go straight to the next middleware; the others,
   and any request with a `root_path`, still go through Connexion's router.
@@ -37,20 +39,57 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from impl.body_check import BodyCheck, compile_body_check
+
 # Body validators kept per operation: one per content type seen, at most this many (content types
 # come from clients; past the bound a request builds its own, as Connexion does).
 MAX_BODY_VALIDATORS = 8
 # Content-Type header values split into (mime type, charset), for the most common values.
 MAX_CONTENT_TYPES = 64
 _SPLIT_CONTENT_TYPES: dict[bytes | None, tuple[str | None, str | None]] = {}
+# Compiled body checks kept, by schema: the spec has one schema per operation and content type.
+MAX_BODY_CHECKS = 512
+_BODY_CHECKS: dict[int, tuple[Any, Any, BodyCheck | None]] = {}
 
 
 class CachedJSONRequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
-    """Connexion's JSON body validator with its schema validator built once per instance."""
+    """Connexion's JSON body validator with its schema validator built once per instance, and a
+    compiled check of the schema (`impl.body_check`) asked first: a body it accepts Connexion's
+    validator accepts too; any other body goes to Connexion's validator, whose error stands."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._check = body_check(self._schema, self._validator.format_checker)
 
     @functools.cached_property
     def _validator(self) -> Any:
         return super()._validator
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        check = self._check
+        if check is not None and body is not None:  # an empty body keeps Connexion's own message
+            try:
+                check(body)
+            except Exception:  # rejected (or the compiled code failed): Connexion's validator answers
+                pass
+            else:
+                return None
+        result: dict[str, Any] | None = super()._validate(body)
+        return result
+
+
+def body_check(schema: Any, format_checker: Any) -> BodyCheck | None:
+    """The compiled check of a body schema, compiled once per schema object of the spec (validators
+    for other charsets of the same operation share it; past the bound, none: no compiling per request)."""
+    key = id(schema)
+    found = _BODY_CHECKS.get(key)
+    if found is not None and found[0] is schema and found[1] is format_checker:
+        return found[2]
+    if len(_BODY_CHECKS) >= MAX_BODY_CHECKS:
+        return None
+    check = compile_body_check(schema, format_checker)
+    _BODY_CHECKS[key] = (schema, format_checker, check)  # the schema held, so its id stays its own
+    return check
 
 
 def validator_map() -> dict[str, Any]:
@@ -74,6 +113,10 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             security_query_params=self.security_query_params,
         )
         self._body_validators: dict[tuple[str, str], Any] = {}
+        for mime_type in operation.consumes:
+            # Built at startup for the declared types (charset utf-8, the default), so a body
+            # schema is compiled (`impl.body_check`) before the first request rather than in it.
+            self._body_validator(mime_type, "utf-8")
 
     def _body_validator(self, mime_type: str, encoding: str) -> Any:
         key = (mime_type, encoding)
