@@ -7,7 +7,8 @@ through its own router (a mount and its routes) before handing it on.  The class
 Connexion's behaviour and build those once:
 
 * `OnceRequestValidationMiddleware`: one parameter validator per operation and one body validator
-  per operation and content type (stateless between requests, as Connexion's are);
+  per operation and content type (stateless between requests, as Connexion's are), and the mime
+  types it accepted remembered per operation;
 * `CachedJSONRequestBodyValidator`: the JSON schema validator of a body schema, built once, and
   a compiled check of the schema asked first (`impl.body_check`: it accepts no body Connexion's
   validator rejects; a body it does not accept gets Connexion's validation and error);
@@ -113,6 +114,7 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             security_query_params=self.security_query_params,
         )
         self._body_validators: dict[tuple[str, str], Any] = {}
+        self._accepted_mime_types: set[str] = set()
         for mime_type in operation.consumes:
             # Built at startup for the declared types (charset utf-8, the default), so a body
             # schema is compiled (`impl.body_check`) before the first request rather than in it.
@@ -161,6 +163,15 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             consumes = self._operation.consumes
             mime_type = consumes[0] if consumes else "application/octet-stream"
         return mime_type, encoding or "utf-8"
+
+    def validate_mime_type(self, mime_type: str) -> None:
+        """As Connexion's, which answers from the mime type and the operation alone (matching it
+        against the declared types anew each time); the types it accepted are remembered."""
+        if mime_type in self._accepted_mime_types:
+            return
+        super().validate_mime_type(mime_type)
+        if len(self._accepted_mime_types) < MAX_CONTENT_TYPES:
+            self._accepted_mime_types.add(mime_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._parameter_validator.validate(scope)

@@ -8,6 +8,7 @@ from importlib.metadata import version
 import httpx
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import BaseParameterDecorator, sanitized
+from connexion.exceptions import UnsupportedMediaTypeProblem
 from connexion.json_schema import Draft4RequestValidator, allow_nullable
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.context import ContextMiddleware
@@ -176,3 +177,40 @@ def test_content_type_split_matches_connexions() -> None:
         "application/octet-stream",
         "utf-8",
     )
+
+
+def test_mime_type_answers_match_connexions() -> None:
+    """The remembered accepted types answer as Connexion's check does, the first time and after."""
+
+    class Operation:
+        consumes = ["application/json", "text/*"]
+
+    class Once(OnceRequestValidationOperation):
+        def __init__(self) -> None:  # only what validate_mime_type reads
+            self._operation = Operation()
+            self._accepted_mime_types: set[str] = set()
+
+    class Theirs(RequestValidationOperation):
+        def __init__(self) -> None:
+            self._operation = Operation()
+
+    ours, theirs = Once(), Theirs()
+    for mime_type in [
+        "application/json",
+        "APPLICATION/JSON",
+        "text/plain",
+        "application/xml",
+        "image/png",
+        "",
+    ]:
+        for _ in range(2):
+            answers = []
+            for operation in (ours, theirs):
+                try:
+                    operation.validate_mime_type(mime_type)
+                except UnsupportedMediaTypeProblem as exc:
+                    answers.append(exc.detail)
+                else:
+                    answers.append(None)
+            assert answers[0] == answers[1], mime_type
+    assert ours._accepted_mime_types == {"application/json", "APPLICATION/JSON", "text/plain"}
