@@ -40,7 +40,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from impl.body_check import BodyCheck, compile_body_check
+from impl.body_check import body_check
 
 # Body validators kept per operation: one per content type seen, at most this many (content types
 # come from clients; past the bound a request builds its own, as Connexion does).
@@ -48,9 +48,6 @@ MAX_BODY_VALIDATORS = 8
 # Content-Type header values split into (mime type, charset), for the most common values.
 MAX_CONTENT_TYPES = 64
 _SPLIT_CONTENT_TYPES: dict[bytes | None, tuple[str | None, str | None]] = {}
-# Compiled body checks kept, by schema: the spec has one schema per operation and content type.
-MAX_BODY_CHECKS = 512
-_BODY_CHECKS: dict[int, tuple[Any, Any, BodyCheck | None]] = {}
 
 
 class CachedJSONRequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
@@ -77,20 +74,6 @@ class CachedJSONRequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[
                 return None
         result: dict[str, Any] | None = super()._validate(body)
         return result
-
-
-def body_check(schema: Any, format_checker: Any) -> BodyCheck | None:
-    """The compiled check of a body schema, compiled once per schema object of the spec (validators
-    for other charsets of the same operation share it; past the bound, none: no compiling per request)."""
-    key = id(schema)
-    found = _BODY_CHECKS.get(key)
-    if found is not None and found[0] is schema and found[1] is format_checker:
-        return found[2]
-    if len(_BODY_CHECKS) >= MAX_BODY_CHECKS:
-        return None
-    check = compile_body_check(schema, format_checker)
-    _BODY_CHECKS[key] = (schema, format_checker, check)  # the schema held, so its id stays its own
-    return check
 
 
 def validator_map() -> dict[str, Any]:

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator
 
-from impl import stack
+from impl import body_check as body_check_module
 from impl.auth import inject_bearer_func
-from impl.body_check import compile_body_check
+from impl.body_check import body_check, compile_body_check
 from impl.spec import load_spec
 from impl.stack import CachedJSONRequestBodyValidator
 
@@ -238,13 +238,20 @@ def test_compiled_once_per_schema() -> None:
     assert first._check is not None and first._check is second._check
 
 
+def test_compiled_once_per_distinct_schema() -> None:
+    first = body_check({"type": "object", "required": ["b"], "description": "one"}, FORMATS)
+    again = body_check({"description": "two", "required": ["b"], "type": "object"}, FORMATS)
+    other = body_check({"type": "object", "required": ["c"]}, FORMATS)
+    assert first is not None and first is again and other is not first
+
+
 def test_past_the_bound_no_check_is_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stack, "_BODY_CHECKS", {})
-    monkeypatch.setattr(stack, "MAX_BODY_CHECKS", 1)
+    monkeypatch.setattr(body_check_module, "_CHECKS", {})
+    monkeypatch.setattr(body_check_module, "MAX_CHECKS", 1)
     kept = {"type": "string"}
-    assert stack.body_check(kept, FORMATS) is not None
-    assert stack.body_check({"type": "integer"}, FORMATS) is None
-    assert stack.body_check(kept, FORMATS) is not None
+    assert body_check(kept, FORMATS) is not None
+    assert body_check({"type": "integer"}, FORMATS) is None
+    assert body_check(dict(kept), FORMATS) is not None
 
 
 # ---- random schemas of the compiled keywords ---------------------------------------------------
