@@ -7,8 +7,11 @@ through its own router (a mount and its routes) before handing it on.  The class
 Connexion's behaviour and build those once:
 
 * `OnceRequestValidationMiddleware`: one parameter validator per operation and one body validator
-  per operation and content type (stateless between requests, as Connexion's are);
-* `CachedJSONRequestBodyValidator`: the JSON schema validator of a body schema, built once;
+  per operation and content type (stateless between requests, as Connexion's are), and the mime
+  types it accepted remembered per operation;
+* `CachedJSONRequestBodyValidator`: the JSON schema validator of a body schema, built once, and
+  a compiled check of the schema asked first (`impl.body_check`: it accepts no body Connexion's
+  validator rejects; a body it does not accept gets Connexion's validation and error);
 * `SwaggerUIPassMiddleware`: requests under the API's base path that cannot reach the Swagger
   UI's routes (`<base>/openapi.*`, `<base>/ui…`) go straight to the next middleware; the others,
   and any request with a `root_path`, still go through Connexion's router.
@@ -37,6 +40,8 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from impl.body_check import body_check
+
 # Body validators kept per operation: one per content type seen, at most this many (content types
 # come from clients; past the bound a request builds its own, as Connexion does).
 MAX_BODY_VALIDATORS = 8
@@ -46,11 +51,29 @@ _SPLIT_CONTENT_TYPES: dict[bytes | None, tuple[str | None, str | None]] = {}
 
 
 class CachedJSONRequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
-    """Connexion's JSON body validator with its schema validator built once per instance."""
+    """Connexion's JSON body validator with its schema validator built once per instance, and a
+    compiled check of the schema (`impl.body_check`) asked first: a body it accepts Connexion's
+    validator accepts too; any other body goes to Connexion's validator, whose error stands."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._check = body_check(self._schema, self._validator.format_checker)
 
     @functools.cached_property
     def _validator(self) -> Any:
         return super()._validator
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        check = self._check
+        if check is not None and body is not None:  # an empty body keeps Connexion's own message
+            try:
+                check(body)
+            except Exception:  # rejected (or the compiled code failed): Connexion's validator answers
+                pass
+            else:
+                return None
+        result: dict[str, Any] | None = super()._validate(body)
+        return result
 
 
 def validator_map() -> dict[str, Any]:
@@ -74,6 +97,11 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             security_query_params=self.security_query_params,
         )
         self._body_validators: dict[tuple[str, str], Any] = {}
+        self._accepted_mime_types: set[str] = set()
+        for mime_type in operation.consumes:
+            # Built at startup for the declared types (charset utf-8, the default), so a body
+            # schema is compiled (`impl.body_check`) before the first request rather than in it.
+            self._body_validator(mime_type, "utf-8")
 
     def _body_validator(self, mime_type: str, encoding: str) -> Any:
         key = (mime_type, encoding)
@@ -118,6 +146,15 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             consumes = self._operation.consumes
             mime_type = consumes[0] if consumes else "application/octet-stream"
         return mime_type, encoding or "utf-8"
+
+    def validate_mime_type(self, mime_type: str) -> None:
+        """As Connexion's, which answers from the mime type and the operation alone (matching it
+        against the declared types anew each time); the types it accepted are remembered."""
+        if mime_type in self._accepted_mime_types:
+            return
+        super().validate_mime_type(mime_type)
+        if len(self._accepted_mime_types) < MAX_CONTENT_TYPES:
+            self._accepted_mime_types.add(mime_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._parameter_validator.validate(scope)
