@@ -12,14 +12,18 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import pytest
 from connexion import AsyncApp
+from connexion import context as connexion_context
+from connexion.decorators import StarletteDecorator
 from connexion.decorators import parameter as connexion_parameter
+from connexion.decorators.main import BaseDecorator
 from connexion.middleware import ConnexionMiddleware
-from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.context import ContextMiddleware, ContextOperation
 from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from starlette.datastructures import UploadFile
@@ -438,3 +442,18 @@ def test_connexion_helpers_it_relies_on() -> None:
     ]
     assert [arguments.index(step) for step in order] == sorted(arguments.index(step) for step in order)
     assert handler_call.FORM_CONTENT_TYPES == ["application/x-www-form-urlencoded", "multipart/form-data"]
+    # impl.routing rebuilds the response wrapper of Connexion's chain (sync/async, parameters,
+    # response: the plan stands in for the middle one) and reads the context variables it sets.
+    decorate = inspect.getsource(BaseDecorator.decorate)
+    order = [
+        "self._sync_async_decorator(function)",
+        "parameter_decorator(function)",
+        "response_decorator(function)",
+    ]
+    assert [decorate.index(step) for step in order] == sorted(decorate.index(step) for step in order)
+    for name in ("_response_decorator_cls", "_sync_async_decorator"):
+        assert isinstance(inspect.getattr_static(StarletteDecorator, name), property), name
+    sets = inspect.getsource(ContextOperation.__call__)
+    for variable in ("_context", "_operation", "_receive", "_scope"):
+        assert isinstance(getattr(connexion_context, variable), ContextVar), variable
+        assert f"{variable}.set(" in sets, variable
