@@ -10,6 +10,7 @@ validated or the handler runs.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import pkgutil
@@ -18,12 +19,14 @@ from typing import Any, TypeVar
 
 from connexion import AsyncApp
 from connexion.apps.asynchronous import AsyncApi, AsyncOperation
+from connexion.context import _operation, _receive, _scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators.parameter import AsyncParameterDecorator, sanitized
 from connexion.resolver import Resolution, Resolver
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from impl.errors import mode_error
+from impl.handler_call import CallPlan
 
 Handler = Callable[..., Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -164,12 +167,15 @@ class _OnceDecorator(StarletteDecorator):  # type: ignore[misc]
     (an `inspect.signature` call included) and a URI parser on every request; the wrappers read
     the request and the operation from context variables when called, and the parser only
     depends on the operation, so one set per operation serves every request.  This keeps the
-    first one."""
+    first one.  On top of that, the handler's keywords come from a `CallPlan` made on the first
+    request (no request object, no per-request look-ups of what the operation fixes); requests
+    the plan does not cover take Connexion's wrapper."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._decorated: Callable[..., Any] | None = None
         self._uri_parser: Any = None
+        self._plan: CallPlan | None = None
 
     @property
     def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
@@ -186,6 +192,41 @@ class _OnceDecorator(StarletteDecorator):  # type: ignore[misc]
             self._decorated = super().decorate(function)
         return self._decorated
 
+    def plan(self, function: Callable[..., Any]) -> CallPlan:
+        """The call plan of `function` for the current request's operation (made once)."""
+        if self._plan is None:
+            parameters = self._parameter_decorator_cls(
+                framework=self.framework, pythonic_params=self.pythonic_params
+            )
+            # The response wrapper Connexion puts around the handler, without the parameter one.
+            inner = (
+                function if asyncio.iscoroutinefunction(function) else self._sync_async_decorator(function)
+            )
+            respond = self._response_decorator_cls(framework=self.framework, jsonifier=self.jsonifier)(inner)
+            self._plan = CallPlan(
+                _operation.get(),
+                function,
+                sanitize=parameters.sanitize_fn,
+                uri_parser=self.uri_parser,
+                respond=respond,
+            )
+        return self._plan
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        connexions = super().__call__(function)
+
+        @functools.wraps(function)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            scope = _scope.get(None)
+            if scope is not None:
+                plan = self.plan(function)
+                mimetype = plan.covers(scope)
+                if mimetype is not None:
+                    return await plan.call(scope, _receive.get(), mimetype)
+            return await connexions(*args, **kwargs)
+
+        return call
+
 
 class OnceDecoratedOperation(AsyncOperation):  # type: ignore[misc]
     """An operation whose handler is wrapped once, on its first request."""
@@ -193,7 +234,7 @@ class OnceDecoratedOperation(AsyncOperation):  # type: ignore[misc]
     @functools.cached_property
     def fn(self) -> Callable[..., Any]:
         decorator = _OnceDecorator(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
-        return decorator(self._fn)  # type: ignore[no-any-return]
+        return decorator(self._fn)
 
 
 class OnceDecoratedApi(AsyncApi):  # type: ignore[misc]
