@@ -96,6 +96,10 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             strict_validation=self.strict_validation,
             security_query_params=self.security_query_params,
         )
+        # Without strict validation the parameter validator only checks declared parameters, so
+        # for an operation with none (`GET /`) it has nothing to do.
+        validator_parameters = self._parameter_validator.parameters
+        self._checks_parameters = bool(self.strict_validation or any(validator_parameters.values()))
         self._body_validators: dict[tuple[str, str], Any] = {}
         self._accepted_mime_types: set[str] = set()
         for mime_type in operation.consumes:
@@ -157,7 +161,8 @@ class OnceRequestValidationOperation(RequestValidationOperation):  # type: ignor
             self._accepted_mime_types.add(mime_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._parameter_validator.validate(scope)
+        if self._checks_parameters:
+            self._parameter_validator.validate(scope)
         mime_type, encoding = self.extract_content_type(scope["headers"])
         self.validate_mime_type(mime_type)
         validator = self._body_validator(mime_type, encoding)

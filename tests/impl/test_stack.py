@@ -14,7 +14,7 @@ from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware, RequestValidationOperation
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
-from connexion.validators import AbstractRequestBodyValidator, JSONRequestBodyValidator
+from connexion.validators import AbstractRequestBodyValidator, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator
 from support.server import LiveServer
 
@@ -60,6 +60,12 @@ def test_connexion_internals_it_relies_on() -> None:
         inspect.getattr_static(JSONRequestBodyValidator, "_validator").fget
     )
     assert "self._validate(body)" in inspect.getsource(AbstractRequestBodyValidator.wrap_receive)
+    # OnceRequestValidationOperation skips the parameter validator of an operation declaring no
+    # parameter when validation is not strict: all it checks then are the declared parameters.
+    checks = inspect.getsource(ParameterValidator.validate_request)
+    assert checks.lstrip().startswith("def validate_request") and "if self.strict_validation:" in checks
+    assert checks.count("for param in self.parameters.get(") == 4 and "self.parameters[" not in checks
+    assert 'self.parameters[p["in"]].append(p)' in inspect.getsource(ParameterValidator.__init__)
     assert not JSONRequestBodyValidator.MUTABLE_VALIDATION
     assert "_original_scope.set" in inspect.getsource(SwaggerUIMiddleware.__call__)
     # impl.routing's once-per-operation decorator: the URI parser property it caches, the
