@@ -5,10 +5,11 @@ Never name a handler argument `user`: Connexion fills such an argument with the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl.errors import internal_error, invalid_param
 from impl.services.apps.store import AppContext
@@ -59,13 +60,9 @@ def form_user(body: Any, required: bool) -> str | None:
     return _user_value(value, required)
 
 
-def json_response(obj: Any, status: int = 200) -> ConnexionResponse:
-    """A JSON reply with an explicit Content-Type (operations with JSON + SSE responses need it)."""
-    import json
-
-    return ConnexionResponse(
-        status_code=status,
-        body=json.dumps(obj, ensure_ascii=False),
-        content_type="application/json",
-        mimetype="application/json",
+def json_response(obj: Any, status: int = 200) -> Response:
+    """A JSON reply with an explicit Content-Type (operations with JSON + SSE responses need it),
+    built as the Starlette response Connexion would have made of it."""
+    return Response(
+        content=json.dumps(obj, ensure_ascii=False), status_code=status, media_type="application/json"
     )

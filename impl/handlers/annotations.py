@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.context import request
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl.handlers._common import app_context, json_response
 from impl.handlers.conversations import query_int
@@ -15,7 +15,7 @@ from impl.services.annotations import store as annotation_store
 
 
 @operation("getAnnotationList")
-async def get_annotation_list(token_info: dict[str, Any], **_params: Any) -> ConnexionResponse:
+async def get_annotation_list(token_info: dict[str, Any], **_params: Any) -> Response:
     page = await annotation_store.list_annotations(
         app_context(token_info),
         page=query_int("page", 1),
@@ -26,30 +26,28 @@ async def get_annotation_list(token_info: dict[str, Any], **_params: Any) -> Con
 
 
 @operation("createAnnotation")
-async def create_annotation(body: dict[str, Any], token_info: dict[str, Any]) -> ConnexionResponse:
+async def create_annotation(body: dict[str, Any], token_info: dict[str, Any]) -> Response:
     return json_response(await annotation_store.create(app_context(token_info), body), status=201)
 
 
 @operation("updateAnnotation")
-async def update_annotation(
-    annotation_id: str, body: dict[str, Any], token_info: dict[str, Any]
-) -> ConnexionResponse:
+async def update_annotation(annotation_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Response:
     return json_response(await annotation_store.update(app_context(token_info), annotation_id, body))
 
 
 @operation("deleteAnnotation")
-async def delete_annotation(annotation_id: str, token_info: dict[str, Any]) -> ConnexionResponse:
+async def delete_annotation(annotation_id: str, token_info: dict[str, Any]) -> Response:
     await annotation_store.delete(app_context(token_info), annotation_id)
-    return ConnexionResponse(status_code=204, body=b"")
+    return Response(status_code=204, content=b"")
 
 
 @operation("initialAnnotationReplySettings")
 async def start_annotation_reply_job(
     action: str, body: dict[str, Any], token_info: dict[str, Any]
-) -> ConnexionResponse:
+) -> Response:
     return json_response(await reply.start_job(app_context(token_info), action, body))
 
 
 @operation("getInitialAnnotationReplySettingsStatus")
-async def get_annotation_reply_job(action: str, job_id: str, token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_annotation_reply_job(action: str, job_id: str, token_info: dict[str, Any]) -> Response:
     return json_response(await reply.job_status(app_context(token_info), action, job_id))

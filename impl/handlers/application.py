@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl import runtime
 from impl.handlers._common import app_context, json_response
@@ -14,12 +14,12 @@ from impl.services.apps import info
 
 
 @operation("getChatAppInfo")
-async def get_info(token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_info(token_info: dict[str, Any]) -> Response:
     return json_response(info.info(app_context(token_info)))
 
 
 @operation("getChatAppParameters")
-async def get_parameters(token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_parameters(token_info: dict[str, Any]) -> Response:
     settings = runtime.current().settings
     ctx = app_context(token_info)
     parameters = info.parameters(ctx, settings)
@@ -28,10 +28,10 @@ async def get_parameters(token_info: dict[str, Any]) -> ConnexionResponse:
 
 
 @operation("getChatAppMeta")
-async def get_meta(token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_meta(token_info: dict[str, Any]) -> Response:
     return json_response(info.meta(app_context(token_info)))
 
 
 @operation("getChatWebAppSettings")
-async def get_site(token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_site(token_info: dict[str, Any]) -> Response:
     return json_response(info.site(app_context(token_info)))

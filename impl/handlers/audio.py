@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion.lifecycle import ConnexionResponse
 from starlette.datastructures import UploadFile as StarletteUpload
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from impl.handlers._common import app_context, body_user, form_user, json_response
 from impl.routing import operation
@@ -16,7 +15,7 @@ from impl.services.media import audio
 @operation("audioToText")
 async def audio_to_text(
     token_info: dict[str, Any], body: dict[str, Any] | None = None, **files: Any
-) -> ConnexionResponse:
+) -> Response:
     ctx = app_context(token_info)
     form_user(body, required=False)  # optional; checked for type only
     part = files.get("file")

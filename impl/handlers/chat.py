@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.context import request
-from connexion.lifecycle import ConnexionResponse
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from impl import sse
 from impl.handlers._common import app_context, body_user, json_response
@@ -34,9 +33,7 @@ def generate_params(kind: generation.Kind, body: dict[str, Any]) -> generation.G
     )
 
 
-async def respond(
-    run: generation.RunningGeneration, streaming: bool
-) -> ConnexionResponse | StreamingResponse:
+async def respond(run: generation.RunningGeneration, streaming: bool) -> Response | StreamingResponse:
     if streaming:
         return sse.streaming_response(run.events(), generation.ping_interval())
     return json_response(await run.blocking_body())
@@ -51,7 +48,7 @@ async def generate(kind: generation.Kind, body: dict[str, Any], token_info: dict
     return await respond(run, params.streaming)
 
 
-async def stop(task_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> ConnexionResponse:
+async def stop(task_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Response:
     """Stop the caller's running generation `task_id` (always success)."""
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
@@ -68,7 +65,5 @@ async def send_chat_message(body: dict[str, Any], token_info: dict[str, Any]) ->
 
 
 @operation("stopChatMessageGeneration")
-async def stop_chat_message(
-    task_id: str, body: dict[str, Any], token_info: dict[str, Any]
-) -> ConnexionResponse:
+async def stop_chat_message(task_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Response:
     return await stop(task_id, body, token_info)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl.handlers.chat import generate, stop
 from impl.routing import operation
@@ -16,7 +16,5 @@ async def create_completion_message(body: dict[str, Any], token_info: dict[str, 
 
 
 @operation("stopGenerate")
-async def stop_completion(
-    task_id: str, body: dict[str, Any], token_info: dict[str, Any]
-) -> ConnexionResponse:
+async def stop_completion(task_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Response:
     return await stop(task_id, body, token_info)

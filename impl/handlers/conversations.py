@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.context import request
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl.errors import invalid_param
 from impl.handlers._common import app_context, body_user, json_response, query_user
@@ -29,7 +29,7 @@ def query_str(name: str) -> str | None:
 
 
 @operation("getConversationsList")
-async def list_conversations(token_info: dict[str, Any]) -> ConnexionResponse:
+async def list_conversations(token_info: dict[str, Any]) -> Response:
     ctx = app_context(token_info)
     page = await conversations.list_conversations(
         ctx,
@@ -44,7 +44,7 @@ async def list_conversations(token_info: dict[str, Any]) -> ConnexionResponse:
 @operation("renameConversation")
 async def rename_conversation(
     conversation_id: str, token_info: dict[str, Any], body: dict[str, Any] | None = None
-) -> ConnexionResponse:
+) -> Response:
     ctx = app_context(token_info)
     body = body or {}
     row = await conversations.rename(
@@ -61,14 +61,14 @@ async def rename_conversation(
 @operation("deleteConversation")
 async def delete_conversation(
     conversation_id: str, token_info: dict[str, Any], body: dict[str, Any] | None = None
-) -> ConnexionResponse:
+) -> Response:
     ctx = app_context(token_info)
     await conversations.delete(ctx, body_user(body, required=False) or "", conversation_id)
-    return ConnexionResponse(status_code=204, body=b"")
+    return Response(status_code=204, content=b"")
 
 
 @operation("getConversationVariables")
-async def get_conversation_variables(conversation_id: str, token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_conversation_variables(conversation_id: str, token_info: dict[str, Any]) -> Response:
     ctx = app_context(token_info)
     limit = query_int("limit", 20)
     if not 1 <= limit <= 100:
@@ -87,7 +87,7 @@ async def get_conversation_variables(conversation_id: str, token_info: dict[str,
 @operation("updateChatConversationVariable")
 async def update_conversation_variable(
     conversation_id: str, variable_id: str, token_info: dict[str, Any], body: dict[str, Any] | None = None
-) -> ConnexionResponse:
+) -> Response:
     ctx = app_context(token_info)
     body = body or {}
     updated = await variables.update_variable(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl.handlers._common import app_context, body_user, json_response
 from impl.handlers.conversations import query_int
@@ -13,9 +13,7 @@ from impl.services.history import feedback
 
 
 @operation("postChatMessageFeedback")
-async def post_feedback(
-    message_id: str, body: dict[str, Any], token_info: dict[str, Any]
-) -> ConnexionResponse:
+async def post_feedback(message_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Response:
     ctx = app_context(token_info)
     result = await feedback.give_feedback(
         ctx,
@@ -28,7 +26,7 @@ async def post_feedback(
 
 
 @operation("getChatAppFeedbacks")
-async def get_app_feedbacks(token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_app_feedbacks(token_info: dict[str, Any]) -> Response:
     ctx = app_context(token_info)
     return json_response(
         await feedback.app_feedbacks(ctx, page=query_int("page", 1), limit=query_int("limit", 20))

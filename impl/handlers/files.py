@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.context import request
-from connexion.lifecycle import ConnexionResponse
 from starlette.datastructures import UploadFile as StarletteUpload
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, Response
 
 from impl.handlers._common import app_context, form_user, json_response
 from impl.routing import operation
@@ -18,7 +17,7 @@ from impl.services.media import files
 @operation("uploadChatFile")
 async def upload_file(
     token_info: dict[str, Any], body: dict[str, Any] | None = None, **fields: Any
-) -> ConnexionResponse:
+) -> Response:
     ctx = app_context(token_info)
     # Connexion hands over the file parts by field name (the body stream is consumed by then).
     parts = [part for part in fields.values() if isinstance(part, StarletteUpload)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.context import request
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl.handlers._common import app_context, json_response, query_user
 from impl.handlers.conversations import query_int, query_str
@@ -14,7 +14,7 @@ from impl.services.history import messages
 
 
 @operation("getConversationHistory")
-async def get_conversation_history(token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_conversation_history(token_info: dict[str, Any]) -> Response:
     ctx = app_context(token_info)
     page = await messages.list_messages(
         ctx,
@@ -27,6 +27,6 @@ async def get_conversation_history(token_info: dict[str, Any]) -> ConnexionRespo
 
 
 @operation("getSuggestedQuestions")
-async def get_suggested_questions(message_id: str, token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_suggested_questions(message_id: str, token_info: dict[str, Any]) -> Response:
     ctx = app_context(token_info)
     return json_response(await messages.suggested(ctx, ctx, query_user(required=True) or "", message_id))

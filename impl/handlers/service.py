@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl.handlers._common import json_response
 from impl.routing import operation
@@ -22,5 +22,5 @@ def server_version() -> str:
 
 
 @operation("getServiceWelcome")
-async def get_service_welcome() -> ConnexionResponse:
+async def get_service_welcome() -> Response:
     return json_response({"welcome": "Dify OpenAPI", "api_version": "v1", "server_version": server_version()})

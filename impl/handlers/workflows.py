@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.context import request
-from connexion.lifecycle import ConnexionResponse
+from starlette.responses import Response
 
 from impl import sse
 from impl.handlers._common import app_context, body_user, json_response, query_user
@@ -36,12 +36,12 @@ async def run_workflow_by_id(workflow_id: str, body: dict[str, Any], token_info:
 
 
 @operation("getWorkflowRunDetail")
-async def get_workflow_run_detail(workflow_run_id: str, token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_workflow_run_detail(workflow_run_id: str, token_info: dict[str, Any]) -> Response:
     return json_response(await app_runs.run_detail(app_context(token_info), workflow_run_id))
 
 
 @operation("getWorkflowLogs")
-async def get_workflow_logs(token_info: dict[str, Any]) -> ConnexionResponse:
+async def get_workflow_logs(token_info: dict[str, Any]) -> Response:
     page = await app_runs.logs(
         app_context(token_info),
         keyword=query_str("keyword"),
@@ -57,9 +57,7 @@ async def get_workflow_logs(token_info: dict[str, Any]) -> ConnexionResponse:
 
 
 @operation("stopWorkflowTaskGeneration")
-async def stop_workflow_task(
-    task_id: str, body: dict[str, Any], token_info: dict[str, Any]
-) -> ConnexionResponse:
+async def stop_workflow_task(task_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Response:
     ctx = app_context(token_info)
     user = body_user(body, required=True) or ""
     await resume.stop_task(ctx, user, task_id)
