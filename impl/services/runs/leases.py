@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -61,16 +61,36 @@ def new_lease(
 ) -> RunLease:
     """The lease row of a run starting in this process (add it with the run's first rows)."""
     return RunLease(
-        task_id=task_id,
-        app_id=app_id,
-        message_id=message_id,
-        workflow_run_id=workflow_run_id,
-        annotation_job_id=annotation_job_id,
-        worker=registry().worker,
-        host=HOST,
-        pid=os.getpid(),
-        expires_at=utcnow() + timedelta(seconds=lease_seconds()),
+        **lease_values(
+            task_id,
+            app_id,
+            message_id=message_id,
+            workflow_run_id=workflow_run_id,
+            annotation_job_id=annotation_job_id,
+        )
     )
+
+
+def lease_values(
+    task_id: str,
+    app_id: str,
+    *,
+    message_id: str | None = None,
+    workflow_run_id: str | None = None,
+    annotation_job_id: str | None = None,
+) -> dict[str, Any]:
+    """The columns of a new lease (`new_lease`'s row, or `INSERT_LEASE`'s parameters)."""
+    return {
+        "task_id": task_id,
+        "app_id": app_id,
+        "message_id": message_id,
+        "workflow_run_id": workflow_run_id,
+        "annotation_job_id": annotation_job_id,
+        "worker": registry().worker,
+        "host": HOST,
+        "pid": os.getpid(),
+        "expires_at": utcnow() + timedelta(seconds=lease_seconds()),
+    }
 
 
 async def take(task_id: str, app_id: str, *, message_id: str | None = None,
@@ -80,6 +100,7 @@ async def take(task_id: str, app_id: str, *, message_id: str | None = None,
 
 
 _lease_table = RunLease.metadata.tables[RunLease.__tablename__]
+INSERT_LEASE = insert(_lease_table)  # with `lease_values` (for a `Statements` write)
 # A plain DELETE built once (not the ORM's bulk delete, which syncs the session per call).
 _DROP = delete(_lease_table).where(_lease_table.c.task_id == bindparam("b_task_id"))
 

@@ -54,6 +54,7 @@ from impl.services.turns.rows import (
     add_message,
     check_conversation,
     conversation_history,
+    first_turn_statements,
 )
 from impl.services.turns.suggestions import generate_title
 from impl.tasks import TaskHandle, TaskRegistry
@@ -306,9 +307,19 @@ async def start(
         history = await conversation_history(session, found.id, config.history_turns) if found else []
     now = utcnow()
     is_new = found is None
-    turn = _TurnRows(ctx, end_user_id, found.id if found else None, inputs, config.opening_statement,
-                     query, task_id, params, files, now)  # fmt: skip
-    ids = await rt.database.write(turn.write)
+    if is_new and not files:  # the common first turn: plain INSERTs, batched across turns
+        statements, message_id, conversation_id = first_turn_statements(
+            ctx, ctx.version_id, end_user_id, inputs=inputs, introduction=config.opening_statement,
+            query=query, task_id=task_id, trace_id=params.trace_id, now=now,
+        )  # fmt: skip
+        lease = leases.lease_values(task_id, ctx.app_id, message_id=message_id)
+        statements.append((leases.INSERT_LEASE, lease))
+        await rt.database.write(Statements(statements))
+        ids = (message_id, conversation_id, to_unix(now) or 0)
+    else:
+        turn = _TurnRows(ctx, end_user_id, found.id if found else None, inputs, config.opening_statement,
+                         query, task_id, params, files, now)  # fmt: skip
+        ids = await rt.database.write(turn.write)
     log.info(
         "generation started task=%s message=%s conversation=%s app=%s trace_id=%s",
         task_id, ids[0], ids[1], ctx.app_id, params.trace_id,

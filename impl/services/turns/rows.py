@@ -11,8 +11,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from impl.db.models import Conversation, Message, MessageFile, new_id
 from impl.errors import ApiError, invalid_param, not_found
@@ -105,6 +106,63 @@ async def add_conversation(
     # (or with any earlier query, through autoflush).
     session.add(conversation)
     return conversation
+
+
+_INSERT_CONVERSATION = insert(Conversation.metadata.tables[Conversation.__tablename__])
+_INSERT_MESSAGE = insert(Message.metadata.tables[Message.__tablename__])
+
+
+def first_turn_statements(
+    ctx: AppScope,
+    version_id: str | None,
+    end_user_id: str,
+    *,
+    inputs: dict[str, Any],
+    introduction: str,
+    query: str,
+    task_id: str,
+    trace_id: str | None,
+    now: datetime,
+) -> tuple[list[tuple[Executable, dict[str, Any]]], str, str]:
+    """The rows `add_conversation` and `add_message` store for a new conversation's first turn
+    (no files), as plain INSERTs for a `Statements` write: (statements, message id, conversation
+    id). In a batch of the SQLite writer the first turns of many conversations are then three
+    executemany statements, without the ORM's unit of work."""
+    conversation_id, message_id = new_id(), new_id()
+    conversation: dict[str, Any] = {
+        "id": conversation_id,
+        "app_id": ctx.app_id,
+        "app_version_id": version_id,
+        "end_user_id": end_user_id,
+        "name": NEW_CONVERSATION_NAME,
+        "inputs": inputs,
+        "introduction": introduction,
+        "mode": ctx.mode,
+        "dialogue_count": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    message: dict[str, Any] = {
+        "id": message_id,
+        "app_id": ctx.app_id,
+        "app_version_id": version_id,
+        "conversation_id": conversation_id,
+        "end_user_id": end_user_id,
+        "parent_message_id": None,
+        "query": query,
+        "inputs": inputs,
+        "answer": "",
+        "status": "normal",
+        "task_id": task_id,
+        "trace_id": trace_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    statements: list[tuple[Executable, dict[str, Any]]] = [
+        (_INSERT_CONVERSATION, conversation),
+        (_INSERT_MESSAGE, message),
+    ]
+    return statements, message_id, conversation_id
 
 
 _ADDED_MESSAGES = "turns.added_messages"  # the key of `add_message`'s index in `session.info`
