@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 PING_FRAME = b"event: ping\n\n"
 MEDIA_TYPE = "text/event-stream"
@@ -183,14 +184,56 @@ async def batched_with_keepalive(source: Batches, ping_interval: float) -> Async
         idle.close()
 
 
+class EventStreamResponse(StreamingResponse):
+    """Starlette's streaming response, with the client's disconnect watched by one plain task.
+
+    Under ASGI before 2.4 (uvicorn says 2.3) Starlette runs the body in an anyio task group
+    beside a reader of `receive` and cancels the group when either ends; its cancel scopes and
+    cancellation delivery cost each stream's start and end about as much as a fifth of the
+    rest of its start. Here the body is written in the request's own task and a watcher task
+    cancels it when `http.disconnect` arrives (the cancellation is taken back, as
+    `asyncio.timeout` does, so the response ends quietly as Starlette's does; a cancellation
+    from elsewhere goes through). Under ASGI 2.4 Starlette's own path runs (no watcher)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        spec = str(scope.get("asgi", {}).get("spec_version", "2.0"))
+        if scope["type"] != "http" or tuple(map(int, spec.split("."))) >= (2, 4):
+            await super().__call__(scope, receive, send)
+            return
+        writer = asyncio.current_task()
+        assert writer is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            writer.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not gone or writer.uncancel() > 0:
+                raise
+        else:
+            if gone:  # the body swallowed the cancellation and ran out: take it back all the same
+                writer.uncancel()
+        finally:
+            watcher.cancel()
+        if self.background is not None:
+            await self.background()
+
+
 def streaming_response(events: AsyncIterator[Mapping[str, Any]], ping_interval: float) -> StreamingResponse:
-    """A Starlette response streaming `events` with Dify's headers."""
+    """A response streaming `events` with Dify's headers."""
     body = (
         batched_with_keepalive(events, ping_interval)
         if isinstance(events, Batches)
         else with_keepalive(events, ping_interval)
     )
-    return StreamingResponse(
+    return EventStreamResponse(
         body,
         media_type=MEDIA_TYPE,
         headers=dict(STREAM_HEADERS),

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from starlette.background import BackgroundTask
 
 from impl import sse
 from impl.services.runs.event_log import EventLog
@@ -103,3 +104,89 @@ def test_the_framer_sees_a_changed_envelope_field() -> None:
     assert framer(first) == sse.frame(first)
     second = dict(first, task_id="other", answer="x")
     assert framer(second) == sse.frame(second)
+
+
+class _Client:
+    """The ASGI side of one streaming response: records what is sent; `leave()` makes the next
+    `receive` (after the request body) answer `http.disconnect`."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.left = asyncio.Event()
+        self.body_read = False
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.body_read:
+            self.body_read = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.left.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+_SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": "GET"}
+
+
+async def test_event_stream_response_streams_to_the_end_and_leaves_no_task() -> None:
+    log = EventLog(keep=False)
+    for i in range(3):
+        log.append(_event(i))
+    log.append({"event": "message_end", "id": "m"})
+    client = _Client()
+    response = sse.streaming_response(log.follower(0, ("message_end",)), 10)
+    assert isinstance(response, sse.EventStreamResponse)
+    before = asyncio.all_tasks()
+    await response(_SCOPE, client.receive, client.send)
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() == before  # the watcher is gone
+    events = [*(_event(i) for i in range(3)), {"event": "message_end", "id": "m"}]
+    assert client.body() == b"".join(sse.frame(e) for e in events)
+    assert client.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0
+
+
+async def test_event_stream_response_ends_quietly_when_the_client_leaves() -> None:
+    """A disconnect mid-stream ends the response without an error, runs its background task, and
+    leaves the request's task not cancelled; the run's log is simply not read further."""
+    log = EventLog(keep=False)
+    log.append(_event(0))
+    client = _Client()
+    ran: list[str] = []
+
+    async def background() -> None:
+        ran.append("background")
+
+    response = sse.streaming_response(log.follower(0, ("message_end",)), 10)
+    response.background = BackgroundTask(background)
+
+    async def serve() -> None:
+        await response(_SCOPE, client.receive, client.send)
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0
+
+    server = asyncio.create_task(serve())
+    for _ in range(100):
+        await asyncio.sleep(0)
+        if client.body():
+            break
+    client.left.set()
+    await asyncio.wait_for(server, 5)
+    log.append(_event(1))
+    assert client.body() == sse.frame(_event(0)) and ran == ["background"]
+
+
+async def test_event_stream_response_still_passes_on_a_cancellation_from_elsewhere() -> None:
+    log = EventLog(keep=False)
+    client = _Client()
+    response = sse.streaming_response(log.follower(0, ("message_end",)), 10)
+    server = asyncio.create_task(response(_SCOPE, client.receive, client.send))
+    await asyncio.sleep(0.01)
+    server.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await server
