@@ -185,45 +185,45 @@ async def batched_with_keepalive(source: Batches, ping_interval: float) -> Async
 
 
 class EventStreamResponse(StreamingResponse):
-    """Starlette's streaming response, with the client's disconnect watched by one plain task.
+    """Starlette's streaming response, in two plain tasks instead of an anyio task group.
 
-    Under ASGI before 2.4 (uvicorn says 2.3) Starlette runs the body in an anyio task group
-    beside a reader of `receive` and cancels the group when either ends; its cancel scopes and
-    cancellation delivery cost each stream's start and end about as much as a fifth of the
-    rest of its start. Here the body is written in the request's own task and a watcher task
-    cancels it when `http.disconnect` arrives (the cancellation is taken back, as
-    `asyncio.timeout` does, so the response ends quietly as Starlette's does; a cancellation
-    from elsewhere goes through). Under ASGI 2.4 Starlette's own path runs (no watcher)."""
+    Under ASGI before 2.4 (uvicorn says 2.3) Starlette writes the body in an anyio task group
+    beside a reader of `receive`, and cancels the group when either ends; its cancel scopes and
+    cancellation delivery cost each stream's start and end about a fifth of the rest of its
+    start. Here a writer task writes the body and a watcher task reads `receive`; the request's
+    task waits for the first to end. The body is written in a task of its own, not in the
+    request's: a request's task runs through every middleware of the stack, and each token
+    resuming it there would resume them all. A disconnect ends the response quietly (the writer
+    is cancelled), an error of the writer is raised, and a cancellation of the request cancels
+    both. Under ASGI 2.4 Starlette's own path runs."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         spec = str(scope.get("asgi", {}).get("spec_version", "2.0"))
         if scope["type"] != "http" or tuple(map(int, spec.split("."))) >= (2, 4):
             await super().__call__(scope, receive, send)
             return
-        writer = asyncio.current_task()
-        assert writer is not None
-        gone = False
-
-        async def watch() -> None:
-            nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-            writer.cancel()
-
-        watcher = asyncio.get_running_loop().create_task(watch())
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self.stream_response(send))
+        watcher = loop.create_task(_until_disconnect(receive))
         try:
-            await self.stream_response(send)
-        except asyncio.CancelledError:
-            if not gone or writer.uncancel() > 0:
-                raise
-        else:
-            if gone:  # the body swallowed the cancellation and ran out: take it back all the same
-                writer.uncancel()
+            await asyncio.wait((writer, watcher), return_when=asyncio.FIRST_COMPLETED)
         finally:
             watcher.cancel()
+            if not writer.done():  # the client went away, or this request was cancelled
+                writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if not writer.cancelled():
+            writer.result()  # the writer's error, if any
         if self.background is not None:
             await self.background()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def streaming_response(events: AsyncIterator[Mapping[str, Any]], ping_interval: float) -> StreamingResponse:
