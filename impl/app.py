@@ -14,7 +14,7 @@ from connexion import AsyncApp
 from connexion.options import SwaggerUIOptions
 
 from impl import knowledge, runtime, sandbox
-from impl.auth import inject_bearer_func
+from impl.auth import SECURITY_MAP, inject_bearer_func
 from impl.config import Settings
 from impl.db import migrate
 from impl.db.engine import Database
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, *, validate_responses: bool | N
         lifespan=lifespan,
         swagger_ui_options=swagger,
         validator_map=validator_map(),
+        security_map=SECURITY_MAP,
         middlewares=middlewares(
             before_swagger=[
                 partial(BodySizeLimitMiddleware, limit=settings.max_request_bytes),

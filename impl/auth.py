@@ -6,8 +6,12 @@ token_info it returns is `{"sub": <app id>, "app": AppContext, "key_id": <key id
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
+
+from connexion.security import AbstractSecurityHandler, BearerSecurityHandler
 
 from impl import runtime
 from impl.services.apps.store import context_for_token
@@ -30,6 +34,19 @@ async def bearer_info(token: str) -> dict[str, Any] | None:
 # Connexion's security handler (3.3) asks `inspect.signature` which keywords `bearer_info` takes
 # on every authenticated request; with `__signature__` set that is a lookup, not an analysis.
 bearer_info.__signature__ = inspect.signature(bearer_info)  # type: ignore[attr-defined]
+
+
+class BearerKeyHandler(BearerSecurityHandler):  # type: ignore[misc]
+    """Connexion's bearer handler; whether the key function takes `required_scopes` or `request`
+    is asked once per function instead of twice per request (each an `inspect.signature`)."""
+
+    @staticmethod
+    @functools.cache
+    def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
+        return bool(AbstractSecurityHandler._accepts_kwarg(func, keyword))
+
+
+SECURITY_MAP = {"bearer": BearerKeyHandler}  # `AsyncApp(security_map=...)`
 
 
 def inject_bearer_func(spec: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware, RequestValidationOperation
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler, BearerSecurityHandler
 from connexion.validators import AbstractRequestBodyValidator, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator
 from support.server import LiveServer
@@ -115,6 +116,24 @@ def test_cached_sanitizer_is_connexions() -> None:
 
 def test_bearer_info_signature_is_precomputed() -> None:
     assert "token" in inspect.signature(auth.bearer_info).parameters
+
+
+def test_bearer_handler_answers_as_connexions_once_per_function() -> None:
+    """`auth.BearerKeyHandler` replaces Connexion's bearer handler and keeps its answers to
+    "does the key function take this keyword?", asked per request by `_generic_check`."""
+    assert SECURITY_HANDLERS["bearer"] is BearerSecurityHandler
+    assert issubclass(auth.BearerKeyHandler, BearerSecurityHandler)
+    assert {"bearer": auth.BearerKeyHandler} == auth.SECURITY_MAP
+    assert "self._accepts_kwarg(func, self.required_scopes_kw)" in inspect.getsource(
+        AbstractSecurityHandler._generic_check
+    )
+
+    def with_request(token: str, request: object) -> None: ...
+
+    for func in (auth.bearer_info, with_request):
+        for keyword in ("required_scopes", "request", "token"):
+            expected = AbstractSecurityHandler._accepts_kwarg(func, keyword)
+            assert auth.BearerKeyHandler._accepts_kwarg(func, keyword) is expected, (func, keyword)
 
 
 def test_swagger_routes_and_redirects_still_answer(live_server: LiveServer) -> None:
