@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import re
 from importlib.metadata import version
+from typing import Any
 
 import httpx
 from connexion.decorators import StarletteDecorator
@@ -13,20 +15,30 @@ from connexion.json_schema import Draft4RequestValidator, allow_nullable
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware, RequestValidationOperation
+from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.security import SECURITY_HANDLERS, AbstractSecurityHandler, BearerSecurityHandler
+from connexion.spec import Specification
 from connexion.validators import AbstractRequestBodyValidator, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 from support.server import LiveServer
 
 from impl import auth
-from impl.routing import _cached_sanitized
+from impl.auth import inject_bearer_func
+from impl.config import Settings
+from impl.routing import RegistryResolver, _cached_sanitized, discover_handlers
+from impl.spec import load_spec
 from impl.stack import (
     CachedJSONRequestBodyValidator,
     OnceRequestValidationMiddleware,
     OnceRequestValidationOperation,
+    StaticFirstRoutingMiddleware,
     SwaggerUIPassMiddleware,
     middlewares,
+    static_routes_first,
     swagger_prefixes,
 )
 
@@ -86,7 +98,7 @@ def test_the_stack_keeps_connexions_order() -> None:
         "ExceptionMiddleware",
         "A",
         "S",
-        "RoutingMiddleware",
+        StaticFirstRoutingMiddleware.__name__,
         "SecurityMiddleware",
         "B",
         OnceRequestValidationMiddleware.__name__,
@@ -96,6 +108,7 @@ def test_the_stack_keeps_connexions_order() -> None:
         "ContextMiddleware",
     ]
     assert issubclass(SwaggerUIPassMiddleware, SwaggerUIMiddleware)
+    assert issubclass(StaticFirstRoutingMiddleware, RoutingMiddleware)
 
 
 def test_swagger_prefixes() -> None:
@@ -239,3 +252,60 @@ def test_mime_type_answers_match_connexions() -> None:
                     answers.append(None)
             assert answers[0] == answers[1], mime_type
     assert ours._accepted_mime_types == {"application/json", "APPLICATION/JSON", "text/plain"}
+
+
+def test_static_routes_first_moves_fixed_routes_only_where_no_answer_changes() -> None:
+    async def endpoint(_scope: Scope, _receive: Receive, _send: Send) -> None: ...
+
+    item, fixed, mine = Route("/a/{x}", endpoint), Route("/b", endpoint), Route("/a/mine", endpoint)
+    assert static_routes_first([item, fixed]) == [fixed, item]
+    assert static_routes_first([item, fixed, mine]) == [item, fixed, mine]  # /a/{x} answers /a/mine
+    assert static_routes_first([mine, item, fixed]) == [mine, fixed, item]
+    mount = Mount("/m", app=endpoint)
+    assert static_routes_first([item, mount, fixed]) == [item, mount, fixed]
+
+
+async def test_the_api_routes_match_as_in_connexions_order() -> None:
+    """Every path of the spec (with sample parameter values), under every method, and paths of
+    no operation: the same operation, path parameters and status as Connexion's own order."""
+    spec = Specification.load(inject_bearer_func(load_spec(Settings().spec_path)))
+    discover_handlers()
+
+    def routed(cls: type[RoutingMiddleware]) -> tuple[RoutingMiddleware, list[Any]]:
+        found: list[Any] = []
+
+        async def record(scope: Scope, _receive: Receive, _send: Send) -> None:
+            routing = (scope.get("extensions") or {}).get("connexion_routing") or {}
+            found.append((routing.get("operation_id"), scope.get("path_params")))
+
+        middleware = cls(record)
+        middleware.add_api(spec, base_path="/v1", resolver=RegistryResolver())
+        return middleware, found
+
+    stock, stock_found = routed(RoutingMiddleware)
+    ours, ours_found = routed(StaticFirstRoutingMiddleware)
+    inner = [m.app for m in ours.router.routes if isinstance(m, Mount)][0]
+    assert inner.routes[0].path == "/" and len(inner.routes) >= 30
+    paths = ["/v1" + re.sub(r"\{[^}]+\}", "x1", p) for p in spec.raw["paths"]]
+    paths += ["/v1/nothing", "/v1/messages/x1/nothing", "/v1", "/v2/parameters", "/v1/parameters/"]
+    for path in paths:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            answers = []
+            for middleware, found in ((stock, stock_found), (ours, ours_found)):
+                found.clear()
+                sent: list[Any] = []
+
+                async def send(message: Any, into: list[Any] = sent) -> None:
+                    into.append(message.get("status"))
+
+                async def receive() -> Any:
+                    return {"type": "http.request", "body": b""}
+
+                scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": [],
+                         "query_string": b""}  # fmt: skip
+                try:
+                    await middleware(scope, receive, send)
+                except HTTPException as exc:
+                    sent.append(exc.status_code)
+                answers.append((list(found), sent))
+            assert answers[0] == answers[1], (method, path)
