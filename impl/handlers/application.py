@@ -11,6 +11,7 @@ from impl.handlers._common import app_context, json_response
 from impl.routing import operation
 from impl.services.annotations import reply
 from impl.services.apps import info
+from impl.services.apps.store import shared_context
 
 
 @operation("getChatAppInfo")
@@ -22,7 +23,7 @@ async def get_info(token_info: dict[str, Any]) -> Response:
 async def get_parameters(token_info: dict[str, Any]) -> Response:
     settings = runtime.current().settings
     ctx = app_context(token_info)
-    parameters = info.parameters(ctx, settings)
+    parameters = info.parameters(shared_context(ctx), settings)  # reads only: no copy of the app
     parameters["annotation_reply"] = await reply.feature_block(ctx, parameters.get("annotation_reply"))
     return json_response(parameters)
 

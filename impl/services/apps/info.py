@@ -34,8 +34,9 @@ def parameters(app: AppContext, settings: Settings) -> dict[str, Any]:
     """Features of the published version with Dify's defaults, plus the system limits."""
     if app.version_id is None or (app.mode in WORKFLOW_MODES and not app.workflow_graph):
         raise app_unavailable()
-    # `app` is the request's own copy of the app's context (`store.context_for_token`): only the
-    # shared defaults need copying.
+    # `app` may be the cached context every request shares (`store.shared_context`): nothing here
+    # changes it, and the reply only refers to its parts; the defaults are copied, as the reply's
+    # own parts.
     features = app.features
     reply: dict[str, Any] = {}
     for key, default in FEATURE_DEFAULTS.items():

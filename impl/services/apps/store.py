@@ -6,8 +6,8 @@ import asyncio
 import copy
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from dataclasses import replace as dataclass_replace
 from datetime import datetime
 from typing import Any
 
@@ -182,17 +182,64 @@ def copy_json(value: Any) -> Any:
     return value
 
 
+class _CopiedOnRead:
+    """A mutable part of a request's `AppContext`: copied from the cached template the first
+    time the request reads it, so a request never changes what the next one sees, and a request
+    that does not read it (most read one or two parts) does not pay for the copy."""
+
+    def __init__(self, copy: Callable[[Any], Any]) -> None:
+        self.copy = copy
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, ctx: Any, owner: type | None = None) -> Any:
+        if ctx is None:
+            return self
+        own = ctx.__dict__
+        try:
+            return own[self.name]
+        except KeyError:
+            value = own[self.name] = self.copy(getattr(own["_template"], self.name))
+            return value
+
+    def __set__(self, ctx: Any, value: Any) -> None:  # the dataclass's __init__ (`replace`)
+        ctx.__dict__[self.name] = value
+
+
+class RequestContext(AppContext):
+    """A request's own `AppContext` over the cached one (`_fresh_copy`)."""
+
+    model_config = _CopiedOnRead(copy_json)
+    features = _CopiedOnRead(copy_json)
+    user_input_form = _CopiedOnRead(copy_json)
+    workflow_graph = _CopiedOnRead(copy_json)
+    tags = _CopiedOnRead(list)
+    site = _CopiedOnRead(dict)
+
+
+_COPIED_ON_READ = frozenset(
+    name for name, value in vars(RequestContext).items() if isinstance(value, _CopiedOnRead)
+)
+
+
 def _fresh_copy(template: AppContext) -> AppContext:
-    """A request's own context: the cached template's mutable parts are copied."""
-    return dataclass_replace(
-        template,
-        model_config=copy_json(template.model_config),
-        features=copy_json(template.features),
-        user_input_form=copy_json(template.user_input_form),
-        workflow_graph=copy_json(template.workflow_graph),
-        tags=list(template.tags),
-        site=dict(template.site),
-    )
+    """A request's own context: the cached template's mutable parts are copied when read."""
+    ctx = RequestContext.__new__(RequestContext)
+    own = ctx.__dict__
+    for name, value in template.__dict__.items():
+        if name not in _COPIED_ON_READ:
+            own[name] = value
+    own["_template"] = template
+    return ctx
+
+
+def shared_context(ctx: AppContext) -> AppContext:
+    """The cached context a request's context reads from, for code that only reads it (and
+    builds its answer without changing any part): no copy at all."""
+    template = ctx.__dict__.get("_template")
+    return template if isinstance(template, AppContext) else ctx
 
 
 def forget_resolved_keys() -> None:

@@ -4,6 +4,7 @@ the waiters get the same answer (a context of their own, an unknown key's None, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,31 @@ async def test_without_a_cache_every_request_looks_up(db: Database) -> None:
     seen = _count_key_queries(db)
     await asyncio.gather(*(store.context_for_token(db, token, 0.0) for _ in range(5)))
     assert len(seen) == 5
+
+
+async def test_a_requests_context_copies_a_part_when_it_reads_it(db: Database) -> None:
+    """Each request's context reads the cached one: a part it reads is its own copy (changing it
+    changes nothing for the next request), a part it never reads is never copied, and
+    `shared_context` hands read-only code the cached context itself."""
+    app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
+    token, _info = await keys.create_key(db, app.id)
+    first = await store.context_for_token(db, token, 1.0)
+    second = await store.context_for_token(db, token, 1.0)
+    assert first is not None and second is not None
+    template = store.shared_context(first)
+    assert template is store.shared_context(second) and template is not first
+    assert "features" not in vars(first)  # not read yet: not copied
+    assert first.features == template.features and first.features is not template.features
+    first.features["opening_statement"] = "changed by one request"
+    first.tags.append("mine")
+    first.user_input_form.clear()
+    assert second.features == template.features != first.features
+    assert second.tags == template.tags and "mine" not in template.tags
+    assert second.user_input_form == template.user_input_form != []
+    assert (second.app_id, second.mode, second.key_id) == (template.app_id, template.mode, template.key_id)
+    replaced = dataclasses.replace(second, name="other")
+    assert replaced.name == "other" and replaced.features == template.features
+    assert {f.name: getattr(second, f.name) for f in dataclasses.fields(second)} == {
+        f.name: getattr(template, f.name) for f in dataclasses.fields(template)
+    }
+    assert store.shared_context(template) is template
