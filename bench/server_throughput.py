@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from procstat import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,12 +60,6 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -102,9 +97,9 @@ def _wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(seconds))}s", "-s", script.name, url]
-    cpu_before = _cpu_seconds(pid)
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    cpu = _cpu_seconds(pid) - cpu_before
+    cpu = cpu_seconds(pid) - cpu_before
     os.unlink(script.name)
     if "BAD 0" not in out:
         raise RuntimeError(f"non-2xx answers from {url}:\n{out}")

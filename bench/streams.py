@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
+from procstat import cpu_seconds, rss_kb
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -40,21 +41,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
-
-
-def _cpu_seconds(pid: int, thread: bool = False) -> float:
-    """User + system CPU time of a process so far (with `thread`: of its main thread only, the
-    one running the event loop)."""
-    stat = Path(f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat")
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 async def _one_stream(port: int, key: str, body: bytes, opened: list[int]) -> tuple[int, float, float]:
@@ -106,7 +92,7 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     )
     raw = body.encode()
     alone_frames, _first, alone = await _one_stream(port, key, raw, [0])
-    rss_before = _rss_kb(pid)
+    rss_before = rss_kb(pid)
     queue: multiprocessing.Queue[list[float]] = multiprocessing.Queue()
     poller = multiprocessing.Process(
         target=_poll_parameters, args=(port, key, alone * 1.2 + 2, queue), daemon=True
@@ -114,13 +100,13 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
     poller.start()
     opened = [0]
     peak = [rss_before]
-    cpu_before, own_before = _cpu_seconds(pid), time.process_time()
-    loop_before = _cpu_seconds(pid, thread=True)
+    cpu_before, own_before = cpu_seconds(pid), time.process_time()
+    loop_before = cpu_seconds(pid, thread=True)
     started = time.monotonic()
 
     async def sample() -> None:
         while True:
-            peak[0] = max(peak[0], _rss_kb(pid))
+            peak[0] = max(peak[0], rss_kb(pid))
             await asyncio.sleep(0.1)
 
     sampler = asyncio.create_task(sample())
@@ -128,8 +114,8 @@ async def _run(port: int, key: str, pid: int, args: argparse.Namespace) -> None:
         asyncio.gather(*(_one_stream(port, key, raw, opened) for _ in range(args.streams))), args.timeout
     )
     wall = time.monotonic() - started
-    server_cpu, client_cpu = _cpu_seconds(pid) - cpu_before, time.process_time() - own_before
-    loop_cpu = _cpu_seconds(pid, thread=True) - loop_before
+    server_cpu, client_cpu = cpu_seconds(pid) - cpu_before, time.process_time() - own_before
+    loop_cpu = min(server_cpu, cpu_seconds(pid, thread=True) - loop_before)  # read a moment later
     sampler.cancel()
     latencies = queue.get(timeout=args.timeout)
     poller.join(timeout=10)

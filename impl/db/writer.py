@@ -40,6 +40,7 @@ log = logging.getLogger("impl.db.writer")
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
 MAX_BATCH = 500
+Statement = tuple[Executable, dict[str, Any]]  # a statement built once, with one set of parameters
 
 
 class Statements:
@@ -50,7 +51,7 @@ class Statements:
 
     __slots__ = ("statements",)
 
-    def __init__(self, statements: list[tuple[Executable, dict[str, Any]]]) -> None:
+    def __init__(self, statements: list[Statement]) -> None:
         self.statements = statements
 
     async def __call__(self, session: AsyncSession) -> None:

@@ -34,6 +34,7 @@ from impl.errors import invalid_param
 from impl.services.annotations.similarity import MAX_INDEXED_CHARS, Index
 from impl.services.apps.scope import AppScope
 from impl.services.runs import leases
+from impl.tasks.single_flight import SingleFlight
 
 log = logging.getLogger("impl.annotation_reply")
 
@@ -215,7 +216,7 @@ _SETTINGS = select(
 _settings_cache: dict[str, tuple[float, ReplySettings | None]] = {}
 # One read per app at a time: when the cached entry expires under a burst of turns, the others wait
 # for that read instead of each sending the same query.
-_settings_reads: dict[str, asyncio.Future[ReplySettings | None]] = {}
+_settings_reads: SingleFlight[str, ReplySettings | None] = SingleFlight()
 # Bumped by every change a job stores, so a read begun before a change is not cached after it.
 _settings_generation = [0]
 
@@ -223,7 +224,7 @@ _settings_generation = [0]
 def _forget_settings(app_id: str) -> None:
     _settings_generation[0] += 1
     _settings_cache.pop(app_id, None)
-    _settings_reads.pop(app_id, None)
+    _settings_reads.forget(app_id)
 
 
 async def _settings_row(app_id: str) -> ReplySettings | None:
@@ -233,30 +234,19 @@ async def _settings_row(app_id: str) -> ReplySettings | None:
     cached = _settings_cache.get(app_id)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    loop = asyncio.get_running_loop()
-    reading = _settings_reads.get(app_id)
-    if reading is not None and reading.get_loop() is loop and not reading.done() and ttl > 0:
-        return await asyncio.shield(reading)
-    future: asyncio.Future[ReplySettings | None] = loop.create_future()
-    _settings_reads[app_id] = future
-    generation = _settings_generation[0]
-    try:
+
+    async def read() -> ReplySettings | None:
+        generation = _settings_generation[0]
         async with state.database.session() as session:
             row = (await session.execute(_SETTINGS, {"app_id": app_id})).first()
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()  # those waiting get it; nobody waiting is not an unretrieved error
-        raise
-    finally:
-        if _settings_reads.get(app_id) is future:
-            del _settings_reads[app_id]
-    found = None if row is None else ReplySettings(*row)
-    future.set_result(found)
-    if ttl > 0 and generation == _settings_generation[0]:
-        if len(_settings_cache) > 10_000:
-            _settings_cache.clear()
-        _settings_cache[app_id] = (time.monotonic() + ttl, found)
-    return found
+        found = None if row is None else ReplySettings(*row)
+        if ttl > 0 and generation == _settings_generation[0]:
+            if len(_settings_cache) > 10_000:
+                _settings_cache.clear()
+            _settings_cache[app_id] = (time.monotonic() + ttl, found)
+        return found
+
+    return await _settings_reads.run(app_id, read) if ttl > 0 else await read()
 
 
 async def reply_settings(ctx: AppScope) -> ReplySettings:

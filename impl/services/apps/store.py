@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from impl.services.apps.dsl import (
     dsl_max_active_requests,
     parse_dsl,
 )
+from impl.tasks.single_flight import SingleFlight
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ _KEY_WITH_APP = (
 # revocation, a disabled app or a new version apply within `ttl` on every worker.
 KEY_CACHE_SIZE = 10_000
 _resolved: OrderedDict[str, tuple[float, AppContext | ApiError]] = OrderedDict()
-_inflight: dict[str, asyncio.Future[AppContext | ApiError | None]] = {}  # lookups under way
+_lookups: SingleFlight[str, AppContext | None] = SingleFlight()  # lookups under way, by digest
 
 
 def copy_json(value: Any) -> Any:
@@ -244,7 +244,7 @@ def shared_context(ctx: AppContext) -> AppContext:
 
 def forget_resolved_keys() -> None:
     _resolved.clear()
-    _inflight.clear()
+    _lookups.clear()
 
 
 async def context_for_token(db: Database, token: str, ttl: float = 0.0) -> AppContext | None:
@@ -263,28 +263,7 @@ async def context_for_token(db: Database, token: str, ttl: float = 0.0) -> AppCo
             return _fresh_copy(cached[1])
         # A burst of requests with this key when its entry expired: one lookup, the others
         # wait for it (after a 1 s expiry, 1,000 open requests would each query and write).
-        inflight = _inflight.get(digest)
-        loop = asyncio.get_running_loop()
-        if inflight is not None and inflight.get_loop() is loop and not inflight.done():
-            outcome = await asyncio.shield(inflight)
-            if isinstance(outcome, ApiError):
-                raise outcome
-            return None if outcome is None else _fresh_copy(outcome)
-        future: asyncio.Future[AppContext | ApiError | None] = loop.create_future()
-        _inflight[digest] = future
-        try:
-            outcome = await _lookup(db, digest, ttl)
-        except ApiError as refused:
-            future.set_result(refused)
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: nobody may be waiting
-            raise
-        finally:
-            if _inflight.get(digest) is future:
-                del _inflight[digest]
-        future.set_result(outcome)
+        outcome = await _lookups.run(digest, lambda: _lookup(db, digest, ttl))
         return None if outcome is None else _fresh_copy(outcome)
     return await _lookup(db, digest, ttl)
 

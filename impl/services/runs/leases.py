@@ -24,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
 from impl import runtime
 from impl.db.chat_extras_models import AnnotationJob
 from impl.db.lease_models import RunLease
 from impl.db.models import EndUser, Message, to_unix, utcnow
 from impl.db.workflow_models import WorkflowRun
+from impl.db.writer import Statement
 from impl.tasks import TaskRegistry
 
 log = logging.getLogger("impl.leases")
@@ -110,7 +110,7 @@ async def drop_in(session: AsyncSession, task_id: str) -> None:
     await session.execute(*drop_statement(task_id))
 
 
-def drop_statement(task_id: str) -> tuple[Executable, dict[str, Any]]:
+def drop_statement(task_id: str) -> Statement:
     """The DELETE of a run's lease with its parameters (for a `Statements` write)."""
     return _DROP, {"b_task_id": task_id}
 

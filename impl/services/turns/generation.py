@@ -22,11 +22,10 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
 from impl import runtime
 from impl.db.models import Conversation, Message, to_unix, utcnow
-from impl.db.writer import Statements
+from impl.db.writer import Statement, Statements
 from impl.errors import ApiError, invalid_param, not_found
 from impl.providers import (
     ChatModel,
@@ -471,7 +470,7 @@ async def complete_message(
 
     # Plain UPDATEs built once (no read first; `updated_at` still moves through its onupdate): on
     # SQLite the ends of a batch's turns go out as one executemany per statement.
-    statements: list[tuple[Executable, dict[str, Any]]] = []
+    statements: list[Statement] = []
     if message_id is not None:
         params: dict[str, Any] = {
             "b_id": message_id,

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
 from impl.db.models import Conversation, Message, MessageFile, new_id
+from impl.db.writer import Statement
 from impl.errors import ApiError, invalid_param, not_found
 from impl.providers import PromptMessage
 from impl.services.apps.scope import AppScope
@@ -79,6 +79,50 @@ def check_conversation(conversation: Conversation | None, app_id: str, end_user_
     return conversation
 
 
+def _conversation_values(
+    ctx: AppScope, version_id: str | None, end_user_id: str, inputs: dict[str, Any], introduction: str,
+    now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """The columns of a new conversation (`add_conversation`'s row, or a first turn's INSERT)."""
+    return {
+        "id": new_id(),
+        "app_id": ctx.app_id,
+        "app_version_id": version_id,
+        "end_user_id": end_user_id,
+        "name": NEW_CONVERSATION_NAME,
+        "inputs": inputs,
+        "introduction": introduction,
+        "mode": ctx.mode,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _message_values(
+    app_id: str, version_id: str | None, conversation_id: str, end_user_id: str | None, *,
+    parent_message_id: str | None, query: str, inputs: dict[str, Any], task_id: str,
+    trace_id: str | None, now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """The columns of a new turn's message, no answer yet (`add_message`'s row, or a first turn's
+    INSERT)."""
+    return {
+        "id": new_id(),
+        "app_id": app_id,
+        "app_version_id": version_id,
+        "conversation_id": conversation_id,
+        "end_user_id": end_user_id,
+        "parent_message_id": parent_message_id,
+        "query": query,
+        "inputs": inputs,
+        "answer": "",
+        "status": "normal",
+        "task_id": task_id,
+        "trace_id": trace_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def add_conversation(
     session: AsyncSession,
     ctx: AppScope,
@@ -91,16 +135,7 @@ async def add_conversation(
     """Store a new conversation of this app and end user, named `New conversation` until a title
     is generated; it keeps the first turn's inputs for the later turns."""
     conversation = Conversation(
-        id=new_id(),
-        app_id=ctx.app_id,
-        app_version_id=version_id,
-        end_user_id=end_user_id,
-        name=NEW_CONVERSATION_NAME,
-        inputs=inputs,
-        introduction=introduction,
-        mode=ctx.mode,
-        created_at=now,
-        updated_at=now,
+        **_conversation_values(ctx, version_id, end_user_id, inputs, introduction, now)
     )
     # Not flushed here: the id is set, and the row goes to the database with the first message
     # (or with any earlier query, through autoflush).
@@ -123,46 +158,22 @@ def first_turn_statements(
     task_id: str,
     trace_id: str | None,
     now: datetime,
-) -> tuple[list[tuple[Executable, dict[str, Any]]], str, str]:
+) -> tuple[list[Statement], str, str]:
     """The rows `add_conversation` and `add_message` store for a new conversation's first turn
     (no files), as plain INSERTs for a `Statements` write: (statements, message id, conversation
     id). In a batch of the SQLite writer the first turns of many conversations are then three
     executemany statements, without the ORM's unit of work."""
-    conversation_id, message_id = new_id(), new_id()
-    conversation: dict[str, Any] = {
-        "id": conversation_id,
-        "app_id": ctx.app_id,
-        "app_version_id": version_id,
-        "end_user_id": end_user_id,
-        "name": NEW_CONVERSATION_NAME,
-        "inputs": inputs,
-        "introduction": introduction,
-        "mode": ctx.mode,
+    # The ORM path counts the turn on the conversation (`add_message`); here it is written as 1.
+    conversation = {
+        **_conversation_values(ctx, version_id, end_user_id, inputs, introduction, now),
         "dialogue_count": 1,
-        "created_at": now,
-        "updated_at": now,
     }
-    message: dict[str, Any] = {
-        "id": message_id,
-        "app_id": ctx.app_id,
-        "app_version_id": version_id,
-        "conversation_id": conversation_id,
-        "end_user_id": end_user_id,
-        "parent_message_id": None,
-        "query": query,
-        "inputs": inputs,
-        "answer": "",
-        "status": "normal",
-        "task_id": task_id,
-        "trace_id": trace_id,
-        "created_at": now,
-        "updated_at": now,
-    }
-    statements: list[tuple[Executable, dict[str, Any]]] = [
-        (_INSERT_CONVERSATION, conversation),
-        (_INSERT_MESSAGE, message),
-    ]
-    return statements, message_id, conversation_id
+    message = _message_values(
+        ctx.app_id, version_id, conversation["id"], end_user_id, parent_message_id=None, query=query,
+        inputs=inputs, task_id=task_id, trace_id=trace_id, now=now,
+    )  # fmt: skip
+    statements: list[Statement] = [(_INSERT_CONVERSATION, conversation), (_INSERT_MESSAGE, message)]
+    return statements, message["id"], conversation["id"]
 
 
 _ADDED_MESSAGES = "turns.added_messages"  # the key of `add_message`'s index in `session.info`
@@ -205,20 +216,18 @@ async def add_message(
             )
     conversation.dialogue_count = (conversation.dialogue_count or 0) + 1
     message = Message(
-        id=new_id(),
-        app_id=conversation.app_id,
-        app_version_id=version_id,
-        conversation_id=conversation.id,
-        end_user_id=conversation.end_user_id,
-        parent_message_id=parent,
-        query=query,
-        inputs=inputs,
-        answer="",
-        status="normal",
-        task_id=task_id,
-        trace_id=trace_id,
-        created_at=now,
-        updated_at=now,
+        **_message_values(
+            conversation.app_id,
+            version_id,
+            conversation.id,
+            conversation.end_user_id,
+            parent_message_id=parent,
+            query=query,
+            inputs=inputs,
+            task_id=task_id,
+            trace_id=trace_id,
+            now=now,
+        )  # fmt: skip
     )
     session.add(message)
     added[conversation.id] = [*earlier, message]

@@ -8,18 +8,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support.runtime_db import migrated_runtime
 
 from impl import runtime
-from impl.config import Settings
-from impl.db import migrate
 from impl.db.chat_extras_models import Annotation
-from impl.db.engine import Database
 from impl.errors import ApiError
 from impl.services.annotations import reply
 from impl.services.annotations import store as annotation_store
 from impl.services.apps import store
 from impl.services.apps.store import AppContext
-from impl.tasks import TaskRegistry
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "apps"
 SETTINGS = {"score_threshold": 0.75, "embedding_provider_name": "local", "embedding_model_name": "tfidf"}
@@ -27,19 +24,9 @@ SETTINGS = {"score_threshold": 0.75, "embedding_provider_name": "local", "embedd
 
 @pytest.fixture
 async def ctx(tmp_path: Path) -> AsyncIterator[AppContext]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'dify.db'}"
-    await asyncio.to_thread(migrate.upgrade, url)
-    db = Database(url)
-    previous = runtime._current
-    runtime.set_current(
-        runtime.Runtime(settings=Settings(data_dir=tmp_path), database=db, tasks=TaskRegistry())
-    )
-    try:
+    async with migrated_runtime(tmp_path) as db:
         app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
         yield await store.load_context(db, app.id)
-    finally:
-        runtime.set_current(previous)
-        await db.dispose()
 
 
 async def _finish(ctx: AppContext, action: str) -> dict[str, object]:

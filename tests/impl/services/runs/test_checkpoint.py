@@ -12,15 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from support.runtime_db import migrated_runtime
 
-from impl import runtime
-from impl.config import Settings
-from impl.db import migrate
 from impl.db.engine import Database
 from impl.db.models import Conversation, EndUser, Message
 from impl.services.apps import store
 from impl.services.runs.checkpoint import AnswerCheckpoint
-from impl.tasks import TaskRegistry
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "apps"
 INTERVAL = 0.05
@@ -28,18 +25,8 @@ INTERVAL = 0.05
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'dify.db'}"
-    await asyncio.to_thread(migrate.upgrade, url)
-    database = Database(url)
-    previous = runtime._current
-    runtime.set_current(
-        runtime.Runtime(settings=Settings(data_dir=tmp_path), database=database, tasks=TaskRegistry())
-    )
-    try:
+    async with migrated_runtime(tmp_path) as database:
         yield database
-    finally:
-        runtime.set_current(previous)
-        await database.dispose()
 
 
 async def _messages(db: Database, count: int) -> list[str]:

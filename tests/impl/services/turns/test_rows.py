@@ -3,7 +3,6 @@ is already written or added earlier in the same transaction (a batch of the SQLi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,10 +10,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support.runtime_db import migrated_runtime
 
-from impl import runtime
-from impl.config import Settings
-from impl.db import migrate
 from impl.db.engine import Database
 from impl.db.models import Conversation
 from impl.db.writer import Statements
@@ -22,26 +19,15 @@ from impl.services.apps import end_users, store
 from impl.services.apps.store import AppContext
 from impl.services.runs import leases
 from impl.services.turns import rows
-from impl.tasks import TaskRegistry
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "apps"
 
 
 @pytest.fixture
 async def db_ctx(tmp_path: Path) -> AsyncIterator[tuple[Database, AppContext]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'dify.db'}"
-    await asyncio.to_thread(migrate.upgrade, url)
-    db = Database(url)
-    previous = runtime._current
-    runtime.set_current(
-        runtime.Runtime(settings=Settings(data_dir=tmp_path), database=db, tasks=TaskRegistry())
-    )
-    try:
+    async with migrated_runtime(tmp_path) as db:
         app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
         yield db, await store.load_context(db, app.id)
-    finally:
-        runtime.set_current(previous)
-        await db.dispose()
 
 
 async def test_messages_thread_within_one_transaction_and_across(
