@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from impl.db.statement_thread import StatementThread
 from impl.db.writer import WriteQueue
 
 T = TypeVar("T")
@@ -70,7 +71,13 @@ class Database:
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
-        self.writer: WriteQueue | None = WriteQueue(self.sessions) if is_sqlite(url) else None
+        self.writer: WriteQueue | None = None
+        if is_sqlite(url):
+            thread = None
+            if make_url(url).database not in (None, "", ":memory:"):
+                thread = StatementThread.for_file(sync_url(url), echo=echo)
+                install_sqlite_pragmas(thread.engine)
+            self.writer = WriteQueue(self.sessions, statement_thread=thread)
 
     @property
     def dialect(self) -> str:

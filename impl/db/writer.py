@@ -20,6 +20,10 @@ statement and, after the other writes, runs it once for all of them (one execute
 that ends a hundred turns sends three statements, not three hundred. Such a write must not depend
 on the other writes of its batch running after it (keys of distinct rows, as a turn's end has).
 
+A batch's `Statements` writes run on the writer's own connection in a thread of its own
+(`impl.db.statement_thread`), all of them in one call and one transaction; its other writes run
+first, in a session of the async engine, and commit on their own.
+
 PostgreSQL has row locks and many writers; `Database.write` runs each write in its own
 transaction there and does not use this queue.
 """
@@ -34,6 +38,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
+
+from impl.db.statement_thread import Group, StatementThread
 
 log = logging.getLogger("impl.db.writer")
 
@@ -60,8 +66,14 @@ class Statements:
 
 
 class WriteQueue:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        max_batch: int = MAX_BATCH,
+        statement_thread: StatementThread | None = None,
+    ) -> None:
         self._sessions = sessions
+        self.statement_thread = statement_thread
         self.max_batch = max_batch
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._wakeup: asyncio.Event | None = None
@@ -110,17 +122,26 @@ class WriteQueue:
         live = [(work, future) for work, future in batch if not future.done()]
         if not live:
             return
+        if self.statement_thread is None:
+            await self._commit_in_session(live)
+            return
+        plain: list[tuple[Work, asyncio.Future[Any]]] = [(w, f) for w, f in live if type(w) is Statements]
+        others = [(work, future) for work, future in live if type(work) is not Statements]
+        if others:
+            await self._commit_in_session(others)
+        if plain:
+            await self._commit_in_thread(self.statement_thread, plain)
+
+    async def _commit_in_session(self, live: list[tuple[Work, asyncio.Future[Any]]]) -> None:
         # First all writes with one flush at the end: the unit of work then inserts each table's
         # new rows with one statement. Any error sends the batch to the careful path.
         try:
             async with self._sessions() as session, session.begin():
                 results: list[Any] = []
-                gathered: dict[tuple[int, frozenset[str]], tuple[Executable, list[dict[str, Any]]]] = {}
+                gathered: dict[tuple[int, frozenset[str]], Group] = {}
                 for work, _future in live:
                     if type(work) is Statements:
-                        for statement, params in work.statements:
-                            key = (id(statement), frozenset(params))
-                            gathered.setdefault(key, (statement, []))[1].append(params)
+                        _gather(work, gathered)
                         results.append(None)
                     else:
                         results.append(await work(session))
@@ -130,6 +151,20 @@ class WriteQueue:
             await self._commit_carefully(live)
             return
         self._settle(live, results)
+
+    async def _commit_in_thread(
+        self, thread: StatementThread, live: list[tuple[Work, asyncio.Future[Any]]]
+    ) -> None:
+        gathered: dict[tuple[int, frozenset[str]], Group] = {}
+        for work, _future in live:
+            assert type(work) is Statements
+            _gather(work, gathered)
+        try:
+            await thread.run(list(gathered.values()))
+        except Exception:
+            await self._commit_carefully(live)
+            return
+        self._settle(live, [None] * len(live))
 
     async def _commit_carefully(self, live: list[tuple[Work, asyncio.Future[Any]]]) -> None:
         """Flush after each write, so an error belongs to the write that caused it; that write
@@ -181,6 +216,16 @@ class WriteQueue:
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
+        if self.statement_thread is not None:
+            await self.statement_thread.close()
+
+
+def _gather(work: Statements, gathered: dict[tuple[int, frozenset[str]], Group]) -> None:
+    """Add `work`'s parameter sets to the groups of its statements (one group per statement
+    and set of parameter names: one executemany)."""
+    for statement, params in work.statements:
+        key = (id(statement), frozenset(params))
+        gathered.setdefault(key, (statement, []))[1].append(params)
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:

@@ -60,6 +60,12 @@ _known_ids: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], str]] = weakref
 KNOWN_IDS_MAX = 10_000
 
 
+def known_end_user_id(engine: Any, app_id: str, user: str) -> str | None:
+    """The id of the end user `user` of the app, when this process has seen it on `engine`."""
+    known = _known_ids.get(engine)
+    return None if known is None else known.get((app_id, user))
+
+
 async def end_user_id_in(session: AsyncSession, app_id: str, user: str) -> str:
     """The id of `get_or_create_in`'s end user, from memory when this process saw it already
     (no query: a thousand turns starting at once do not each read the same row)."""

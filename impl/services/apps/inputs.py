@@ -8,6 +8,7 @@ from typing import Any
 
 from impl.errors import ApiError, invalid_param
 from impl.services.apps.chat_config import InputVariable
+from impl.services.apps.store import copy_json
 
 STRING_TYPES = ("text-input", "paragraph", "select")
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -75,7 +76,7 @@ def validate_inputs(form: tuple[InputVariable, ...], raw: Mapping[str, Any]) -> 
             if var.required:
                 raise invalid_param(f"{var.variable} is required in input form")
             if var.default not in (None, ""):
-                clean[var.variable] = var.default
+                clean[var.variable] = copy_json(var.default)  # the parsed config is shared
             continue
         clean[var.variable] = _one(var, value)
     return clean

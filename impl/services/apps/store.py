@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,8 @@ from impl.services.apps.dsl import (
     parse_dsl,
 )
 from impl.tasks.single_flight import SingleFlight
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def _fresh_copy(template: AppContext) -> AppContext:
     ctx = RequestContext.__new__(RequestContext)
     own = ctx.__dict__
     for name, value in template.__dict__.items():
-        if name not in _COPIED_ON_READ:
+        if name not in _COPIED_ON_READ and name != _DERIVED:
             own[name] = value
     own["_template"] = template
     return ctx
@@ -240,6 +242,23 @@ def shared_context(ctx: AppContext) -> AppContext:
     builds its answer without changing any part): no copy at all."""
     template = ctx.__dict__.get("_template")
     return template if isinstance(template, AppContext) else ctx
+
+
+_DERIVED = "_derived"  # a cached context's values computed from it (`derived`)
+
+
+def derived(ctx: AppContext, build: Callable[[AppContext], T]) -> T:
+    """`build` of the cached context a request's context reads from, computed once per cached
+    context and shared by all its requests, which must not change it (a frozen value): parsing
+    the app's config for every turn cost a tenth of a blocking chat turn. A context renewed from
+    the database (new version, after `KEY_CACHE_SECONDS`) starts without values."""
+    template = shared_context(ctx)
+    values: dict[Callable[[AppContext], Any], Any] = template.__dict__.setdefault(_DERIVED, {})
+    try:
+        return values[build]  # type: ignore[no-any-return]
+    except KeyError:
+        value = values[build] = build(template)
+        return value
 
 
 def forget_resolved_keys() -> None:

@@ -29,6 +29,7 @@ from impl.errors import ApiError
 from impl.providers import ChatModel, ModelRequest, Usage
 from impl.services.annotations import reply
 from impl.services.apps.scope import AppScope
+from impl.services.apps.store import shared_context
 from impl.services.media import text_to_speech
 from impl.services.runs.event_log import EventLog
 from impl.services.turns import generation, moderation
@@ -58,7 +59,8 @@ class DirectAnswer:
 
 
 def features_of(ctx: AppScope) -> Features:
-    return Features(moderation.keyword_moderation(ctx.features), text_to_speech.tts_config(ctx.features))
+    features = shared_context(ctx).features  # read only: no copy
+    return Features(moderation.keyword_moderation(features), text_to_speech.tts_config(features))
 
 
 async def direct_answer(ctx: AppScope, params: GenerateParams, features: Features) -> DirectAnswer | None:

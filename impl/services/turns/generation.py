@@ -38,9 +38,10 @@ from impl.providers import (
 )
 from impl.providers.builtin import count_tokens
 from impl.services.apps.chat_config import ChatAppConfig, HasAppConfig, load_config
-from impl.services.apps.end_users import end_user_id_in
+from impl.services.apps.end_users import end_user_id_in, known_end_user_id
 from impl.services.apps.inputs import render_template, validate_inputs
 from impl.services.apps.scope import AppScope, end_user_for, model_for
+from impl.services.apps.store import AppContext, derived
 from impl.services.media.files import RequestFile, image_inputs, resolve_request_files
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
@@ -277,7 +278,9 @@ async def start(
     ctx: AppScope, app_config: HasAppConfig, user: str, params: GenerateParams, runner: Runner | None = None
 ) -> GenerationRun:
     """Validate the request, create the rows, start the model; return the running generation."""
-    config = load_config(app_config)
+    config = (
+        derived(app_config, load_config) if isinstance(app_config, AppContext) else load_config(app_config)
+    )
     query = params.query.replace("\x00", "")
     if params.kind == "chat" and not query:
         raise invalid_param("query is required")
@@ -286,24 +289,31 @@ async def start(
     task_id = str(uuid.uuid4())
     # The reads in one session (the end user is committed on its own when created); the turn's
     # rows in one write (`Database.write`: on SQLite group-committed with other turns' writes),
-    # committed before the first event.
-    async with rt.database.session() as session:
-        end_user_id = await end_user_id_in(session, ctx.app_id, user)
-        found: Conversation | None = None
-        if params.conversation_id is not None:
-            if params.kind != "chat":  # a completion has no later turns
-                raise not_found(CONVERSATION_NOT_FOUND)
-            found = check_conversation(
-                await session.get(Conversation, params.conversation_id), ctx.app_id, end_user_id
+    # committed before the first event. A known user's first turn without files reads nothing.
+    end_user_id = known_end_user_id(rt.database.engine, ctx.app_id, user)
+    found: Conversation | None = None
+    history: list[PromptMessage] = []
+    files: list[RequestFile] = []
+    if end_user_id is not None and params.conversation_id is None and not params.files:
+        inputs = validate_inputs(config.user_input_form, params.inputs)
+    else:
+        async with rt.database.session() as session:
+            end_user_id = await end_user_id_in(session, ctx.app_id, user)
+            if params.conversation_id is not None:
+                if params.kind != "chat":  # a completion has no later turns
+                    raise not_found(CONVERSATION_NOT_FOUND)
+                found = check_conversation(
+                    await session.get(Conversation, params.conversation_id), ctx.app_id, end_user_id
+                )
+                # Later turns keep the inputs stored with the conversation (Dify's behaviour).
+                inputs = dict(found.inputs or {})
+            else:
+                inputs = validate_inputs(config.user_input_form, params.inputs)
+            files = await resolve_request_files(
+                session, config.file_upload, params.files, app_id=ctx.app_id, tenant_id=ctx.tenant_id
             )
-            # Later turns keep the inputs stored with the conversation (Dify's behaviour).
-            inputs = dict(found.inputs or {})
-        else:
-            inputs = validate_inputs(config.user_input_form, params.inputs)
-        files = await resolve_request_files(
-            session, config.file_upload, params.files, app_id=ctx.app_id, tenant_id=ctx.tenant_id
-        )
-        history = await conversation_history(session, found.id, config.history_turns) if found else []
+            if found is not None:
+                history = await conversation_history(session, found.id, config.history_turns)
     now = utcnow()
     is_new = found is None
     if is_new and not files:  # the common first turn: plain INSERTs, batched across turns

@@ -1,0 +1,170 @@
+"""A thread of its own for the embedded database's plain statements.
+
+Through the async engine every statement crosses to aiosqlite's thread and back several times
+(a cursor, the execution, the cursor's close; then the commit and the connection's return), and
+on this machine each crossing costs some 50 µs of CPU in thread wake-ups alone. A batch of the
+writer (`impl.db.writer`) made only of `Statements` therefore runs here instead: a synchronous
+SQLAlchemy engine on the same file, owned by one worker thread, executes all of the batch's
+statements and commits in one call, so the event loop waits once per batch.
+
+SQLAlchemy's executemany converts each parameter set in Python (some 30 µs a row here). A plain
+INSERT, UPDATE or DELETE is therefore compiled once per set of parameter names into a `_Plan`:
+the SQL, and per placeholder where its value comes from (the parameter, the statement's own
+literal, or the column's default or `onupdate` for a column the parameters leave out) and the
+type's bind conversion (JSON text, datetime text, booleans), all taken from SQLAlchemy's
+compilation, so a row is written exactly as the async path writes it
+(`tests/impl/db/test_statement_thread.py` compares them). A statement outside that shape runs
+through SQLAlchemy's own execution.
+
+Only a database file can be shared this way (`:memory:` would be another database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Engine, create_engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Delete, Executable, Insert, Update
+from sqlalchemy.sql.compiler import SQLCompiler
+
+# One statement with every parameter set the batch gathered for it (one executemany).
+Group = tuple[Executable, list[dict[str, Any]]]
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class _Placeholder:
+    name: str
+    literal: Any  # the statement's own value, or _MISSING
+    default: Callable[[], Any] | None  # the column default / onupdate, when `name` is left out
+    convert: Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    statement: Executable  # kept, so that the cache key (its id) stays its own
+    sql: str
+    placeholders: tuple[_Placeholder, ...]
+
+    def row(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        values: list[Any] = []
+        for slot in self.placeholders:
+            value = params.get(slot.name, _MISSING)
+            if value is _MISSING:
+                if slot.default is not None:
+                    value = slot.default()
+                elif slot.literal is not _MISSING:
+                    value = slot.literal
+                else:
+                    raise KeyError(f"no value for the placeholder {slot.name!r}")
+            values.append(value if slot.convert is None or value is None else slot.convert(value))
+        return tuple(values)
+
+
+def _column_default(column: Column[Any], onupdate: bool) -> Callable[[], Any] | None:
+    default = column.onupdate if onupdate else column.default
+    if default is None:
+        return None
+    arg = getattr(default, "arg", None)
+    if getattr(default, "is_scalar", False):
+        return lambda: arg
+    if getattr(default, "is_callable", False) and callable(arg):
+        return lambda: arg(None)  # SQLAlchemy wraps a default of no arguments to take a context
+    raise _Unplannable(f"the default of {column.key!r}")
+
+
+class _Unplannable(Exception):
+    """A statement this module does not turn into a `_Plan` (SQLAlchemy executes it)."""
+
+
+def plan(statement: Executable, names: frozenset[str], dialect: Dialect) -> _Plan:
+    """The SQL and placeholders of `statement` run with parameters named `names` (raises
+    `_Unplannable` for anything but a plain positional INSERT, UPDATE or DELETE)."""
+    if not isinstance(statement, Insert | Update | Delete):
+        raise _Unplannable(type(statement).__name__)
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(names), for_executemany=True)
+    assert isinstance(compiled, SQLCompiler)
+    if not compiled.positional or compiled.positiontup is None or compiled.effective_returning:
+        raise _Unplannable("not a positional statement without RETURNING")
+    defaults: dict[str, Callable[[], Any] | None] = {}
+    for column in compiled.insert_prefetch:
+        defaults[column.key] = _column_default(column, onupdate=False)
+    for column in compiled.update_prefetch:
+        defaults[column.key] = _column_default(column, onupdate=True)
+    placeholders: list[_Placeholder] = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        if bind.expanding or bind.literal_execute or bind.callable is not None:
+            raise _Unplannable(f"the parameter {name!r}")
+        literal = _MISSING if bind.required or name in names else bind.value
+        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        placeholders.append(_Placeholder(name, literal, defaults.get(name), convert))
+    return _Plan(statement, compiled.string, tuple(placeholders))
+
+
+class StatementThread:
+    """Runs groups of statements in one transaction on `engine`, in one worker thread (started
+    at the first batch), so the connection never changes threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._executor: ThreadPoolExecutor | None = None
+        self._plans: dict[tuple[int, frozenset[str]], _Plan | None] = {}
+        self.executions = 0  # statements executed here, each once per batch (for tests and the bench)
+        self.rows = 0  # their parameter sets
+
+    @classmethod
+    def for_file(cls, sync_url: str, **engine_kwargs: Any) -> StatementThread:
+        """A thread with its own engine (a pool of one connection) on the SQLite file `sync_url`."""
+        return cls(create_engine(sync_url, pool_size=1, max_overflow=0, **engine_kwargs))
+
+    async def run(self, groups: list[Group]) -> None:
+        """Execute each group (an executemany when it has several parameter sets) and commit
+        them together; on any error nothing of them is committed and the error is raised."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-statements")
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._run, groups)
+
+    def _plan(self, statement: Executable, names: frozenset[str]) -> _Plan | None:
+        key = (id(statement), names)
+        if key in self._plans:
+            found = self._plans[key]
+            if found is None or found.statement is statement:
+                return found
+        try:
+            found = plan(statement, names, self.engine.dialect)
+        except _Unplannable:
+            found = None
+        self._plans[key] = found
+        return found
+
+    def _run(self, groups: list[Group]) -> None:
+        with self.engine.begin() as connection:
+            for statement, param_sets in groups:
+                self.executions += 1
+                self.rows += len(param_sets)
+                how = self._plan(statement, frozenset(param_sets[0]))
+                if how is None:
+                    connection.execute(statement, param_sets if len(param_sets) > 1 else param_sets[0])
+                    continue
+                cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.executemany(how.sql, [how.row(params) for params in param_sets])
+                finally:
+                    cursor.close()
+
+    async def close(self) -> None:
+        """Close the connection in the thread that used it, then stop the thread."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            self.engine.dispose()
+            return
+        await asyncio.get_running_loop().run_in_executor(executor, self.engine.dispose)
+        executor.shutdown(wait=True)
