@@ -41,6 +41,7 @@ from connexion.operations import OpenAPIOperation
 from connexion.utils import deep_merge, inspect_function_arguments
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 from starlette.types import Receive, Scope
 
 Sanitize = Callable[[str], str]
@@ -168,7 +169,10 @@ class CallPlan:
         first, then path, query, body argument, then the context."""
         body: Any = None
         if self.reads_body:
-            body = ConnexionRequest(scope, receive, uri_parser=self.uri_parser).get_body()
+            # (not `ConnexionRequest(scope, receive)`: its constructor probes for an attribute
+            # through a failing lookup, a raised exception per request)
+            request = Request(scope, receive)
+            body = ConnexionRequest.from_starlette_request(request, uri_parser=self.uri_parser).get_body()
             while asyncio.iscoroutine(body):
                 body = await body
 

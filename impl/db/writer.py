@@ -61,8 +61,19 @@ class Statements:
         self.statements = statements
 
     async def __call__(self, session: AsyncSession) -> None:
-        for statement, params in self.statements:
-            await session.execute(statement, params)
+        index = 0
+        while index < len(self.statements):  # a run of one statement with the same keys: one executemany
+            statement, params = self.statements[index]
+            end = index + 1
+            while end < len(self.statements) and self.statements[end][0] is statement:
+                if self.statements[end][1].keys() != params.keys():
+                    break
+                end += 1
+            if end - index == 1:
+                await session.execute(statement, params)
+            else:
+                await session.execute(statement, [p for _s, p in self.statements[index:end]])
+            index = end
 
 
 class WriteQueue:

@@ -33,6 +33,7 @@ from impl.db.models import utcnow
 from impl.errors import invalid_param
 from impl.services.annotations.similarity import MAX_INDEXED_CHARS, Index
 from impl.services.apps.scope import AppScope
+from impl.services.apps.store import shared_context
 from impl.services.runs import leases
 from impl.tasks.single_flight import SingleFlight
 
@@ -251,7 +252,7 @@ async def _settings_row(app_id: str) -> ReplySettings | None:
 
 async def reply_settings(ctx: AppScope) -> ReplySettings:
     stored = await _settings_row(ctx.app_id)
-    return _dsl_settings(ctx) if stored is None else stored
+    return _dsl_settings(shared_context(ctx)) if stored is None else stored  # reads only
 
 
 async def feature_block(ctx: AppScope, declared: Any) -> Any:

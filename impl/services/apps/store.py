@@ -27,6 +27,7 @@ from impl.services.apps.dsl import (
 from impl.tasks.single_flight import SingleFlight
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -237,11 +238,12 @@ def _fresh_copy(template: AppContext) -> AppContext:
     return ctx
 
 
-def shared_context(ctx: AppContext) -> AppContext:
+def shared_context(ctx: C) -> C:
     """The cached context a request's context reads from, for code that only reads it (and
-    builds its answer without changing any part): no copy at all."""
-    template = ctx.__dict__.get("_template")
-    return template if isinstance(template, AppContext) else ctx
+    builds its answer without changing any part): no copy at all. Anything else is returned
+    as it is."""
+    template = getattr(ctx, "__dict__", {}).get("_template")
+    return template if isinstance(template, AppContext) else ctx  # type: ignore[return-value]
 
 
 _DERIVED = "_derived"  # a cached context's values computed from it (`derived`)

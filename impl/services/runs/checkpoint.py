@@ -16,10 +16,10 @@ import logging
 from typing import Any
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from impl import runtime
 from impl.db.models import Message
+from impl.db.writer import Statements
 
 log = logging.getLogger("impl.checkpoint")
 
@@ -109,11 +109,9 @@ class Flusher:
                 self._written.set()
 
 
-def _writer(rows: list[dict[str, Any]]) -> Any:
-    async def write(session: AsyncSession) -> None:
-        await session.execute(_CHECKPOINT, rows)
-
-    return write
+def _writer(rows: list[dict[str, Any]]) -> Statements:
+    """One UPDATE for all rows (on SQLite run with the writer's other plain statements)."""
+    return Statements([(_CHECKPOINT, row) for row in rows])
 
 
 _FLUSHER: list[Flusher] = []  # the flusher of the running event loop (at most one)

@@ -41,7 +41,7 @@ from impl.services.apps.chat_config import ChatAppConfig, HasAppConfig, load_con
 from impl.services.apps.end_users import end_user_id_in, known_end_user_id
 from impl.services.apps.inputs import render_template, validate_inputs
 from impl.services.apps.scope import AppScope, end_user_for, model_for
-from impl.services.apps.store import AppContext, derived
+from impl.services.apps.store import AppContext, derived, shared_context
 from impl.services.media.files import RequestFile, image_inputs, resolve_request_files
 from impl.services.runs import leases
 from impl.services.runs.checkpoint import AnswerCheckpoint
@@ -341,7 +341,9 @@ async def start(
         conversation_id=ids[1],
         created_at=ids[2],
     )
-    context = await app_context(ctx.app_id, ctx.mode, app_config, config.model, params.kind, query, inputs)
+    context = await app_context(
+        ctx.app_id, ctx.mode, shared_context(app_config), config.model, params.kind, query, inputs
+    )  # reads only
     run.retriever_resources = context.resources
     request = ModelRequest(
         messages=_prompt(params.kind, config, inputs, query, history, _images(model, files), context),

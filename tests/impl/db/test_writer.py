@@ -214,3 +214,39 @@ async def test_statement_writes_of_a_batch_run_as_one_executemany(database: Data
         assert database.writer.commits - commits < 45
     else:
         assert set(executions) == {1}
+
+
+async def test_one_write_of_many_rows_of_a_statement_is_one_executemany(database: Database) -> None:
+    """A `Statements` write listing one statement for many rows (answer checkpoints) runs it once
+    with all of them, on SQLite in the writer's statement thread, on PostgreSQL in its session."""
+    app_id = await _app_id(database)
+    ids = await asyncio.gather(*(database.write(_add_user(app_id, f"m{i}")) for i in range(3)))
+    executions: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, many: bool) -> None:
+        if statement.startswith("UPDATE end_users"):
+            executions.append(len(params) if many else 1)
+
+    thread = database.writer.statement_thread if database.writer is not None else None
+    tried = (thread.executions, thread.rows) if thread is not None else (0, 0)
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await database.write(
+            Statements(
+                [
+                    (_RENAME, {"b_id": key, "b_name": f"r{i}", "b_session": f"m{i}"})
+                    for i, key in enumerate(ids)
+                ]
+            )
+        )
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+    if thread is not None:
+        assert (thread.executions - tried[0], thread.rows - tried[1], executions) == (1, 3, [])
+    else:
+        assert executions == [3]
+    async with database.session() as session:
+        found = await session.execute(
+            select(EndUser.session_id, EndUser.name).where(EndUser.app_id == app_id)
+        )
+        assert {session_id: name for session_id, name in found} == {f"m{i}": f"r{i}" for i in range(3)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,28 @@ async def test_a_requests_context_copies_a_part_when_it_reads_it(db: Database) -
         f.name: getattr(template, f.name) for f in dataclasses.fields(template)
     }
     assert store.shared_context(template) is template
+
+
+async def test_a_value_derived_from_the_cached_context_is_built_once_per_cached_context(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`derived` builds its value from the cached context once and every request of that context
+    shares it; the context the next lookup brings (after the cache's time) starts afresh."""
+    app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
+    token, _info = await keys.create_key(db, app.id)
+    builds: list[store.AppContext] = []
+
+    def build(ctx: store.AppContext) -> tuple[str, ...]:
+        builds.append(ctx)
+        return (ctx.app_id, ctx.mode)
+
+    contexts = [await store.context_for_token(db, token, 1.0) for _ in range(3)]
+    values = [store.derived(ctx, build) for ctx in contexts if ctx is not None]
+    assert values == [(app.id, "chat")] * 3 and all(v is values[0] for v in values)
+    assert builds == [store.shared_context(contexts[0])] and "features" not in vars(contexts[0])
+    assert "_derived" not in vars(contexts[1])
+    now = time.monotonic()
+    monkeypatch.setattr(store.time, "monotonic", lambda: now + 2.0)  # the cached entry expired
+    renewed = await store.context_for_token(db, token, 1.0)
+    assert renewed is not None and store.shared_context(renewed) is not builds[0]
+    assert store.derived(renewed, build) == (app.id, "chat") and len(builds) == 2
