@@ -22,12 +22,13 @@ Only a database file can be shared this way (`:memory:` would be another databas
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Engine, create_engine
+from sqlalchemy import Column, Engine, PoolProxiedConnection, create_engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Delete, Executable, Insert, Update
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -37,6 +38,9 @@ Group = tuple[Executable, list[dict[str, Any]]]
 
 
 _MISSING = object()
+# Rows per multi-row INSERT: SQLite allows 500 rows in one VALUES list (and 32,766 parameters).
+MAX_ROWS = 200
+_ONE_ROW = re.compile(r"^(INSERT INTO .+ VALUES )(\((?:\?, )*\?\))$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,22 @@ class _Plan:
     statement: Executable  # kept, so that the cache key (its id) stays its own
     sql: str
     placeholders: tuple[_Placeholder, ...]
+    # An INSERT of one row of values, split before its row ("INSERT INTO t (a, b) VALUES ",
+    # "(?, ?)"): many rows then go in one statement, one step of SQLite instead of one per row.
+    values: tuple[str, str] | None = None
+
+    def many(self, rows: list[tuple[Any, ...]]) -> list[tuple[str, tuple[Any, ...] | list[tuple[Any, ...]]]]:
+        """The executions that write `rows`: multi-row INSERTs of at most `MAX_ROWS` rows, or
+        one executemany."""
+        if self.values is None or len(rows) == 1:
+            return [(self.sql, rows)]
+        head, row = self.values
+        out: list[tuple[str, tuple[Any, ...] | list[tuple[Any, ...]]]] = []
+        for start in range(0, len(rows), MAX_ROWS):
+            chunk = rows[start : start + MAX_ROWS]
+            flat = tuple(value for values in chunk for value in values)
+            out.append((head + ", ".join([row] * len(chunk)), flat))
+        return out
 
     def row(self, params: dict[str, Any]) -> tuple[Any, ...]:
         values: list[Any] = []
@@ -106,7 +126,12 @@ def plan(statement: Executable, names: frozenset[str], dialect: Dialect) -> _Pla
         literal = _MISSING if bind.required or name in names else bind.value
         convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
         placeholders.append(_Placeholder(name, literal, defaults.get(name), convert))
-    return _Plan(statement, compiled.string, tuple(placeholders))
+    values = None
+    if isinstance(statement, Insert):
+        one_row = _ONE_ROW.match(compiled.string)
+        if one_row is not None and len(placeholders) * MAX_ROWS <= 32_766:
+            values = (one_row.group(1), one_row.group(2))
+    return _Plan(statement, compiled.string, tuple(placeholders), values)
 
 
 class StatementThread:
@@ -117,13 +142,15 @@ class StatementThread:
         self.engine = engine
         self._executor: ThreadPoolExecutor | None = None
         self._plans: dict[tuple[int, frozenset[str]], _Plan | None] = {}
+        self._raw: PoolProxiedConnection | None = None
         self.executions = 0  # statements executed here, each once per batch (for tests and the bench)
         self.rows = 0  # their parameter sets
 
     @classmethod
     def for_file(cls, sync_url: str, **engine_kwargs: Any) -> StatementThread:
-        """A thread with its own engine (a pool of one connection) on the SQLite file `sync_url`."""
-        return cls(create_engine(sync_url, pool_size=1, max_overflow=0, **engine_kwargs))
+        """A thread with its own engine on the SQLite file `sync_url` (two connections: the one
+        the thread keeps, and one for a batch SQLAlchemy runs)."""
+        return cls(create_engine(sync_url, pool_size=2, max_overflow=0, **engine_kwargs))
 
     async def run(self, groups: list[Group]) -> None:
         """Execute each group (an executemany when it has several parameter sets) and commit
@@ -146,19 +173,41 @@ class StatementThread:
         return found
 
     def _run(self, groups: list[Group]) -> None:
-        with self.engine.begin() as connection:
-            for statement, param_sets in groups:
-                self.executions += 1
-                self.rows += len(param_sets)
-                how = self._plan(statement, frozenset(param_sets[0]))
-                if how is None:
+        plans = [self._plan(statement, frozenset(param_sets[0])) for statement, param_sets in groups]
+        self.executions += len(groups)
+        self.rows += sum(len(param_sets) for _statement, param_sets in groups)
+        if any(how is None for how in plans):  # SQLAlchemy runs the batch
+            with self.engine.begin() as connection:
+                for statement, param_sets in groups:
                     connection.execute(statement, param_sets if len(param_sets) > 1 else param_sets[0])
-                    continue
-                cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    cursor.executemany(how.sql, [how.row(params) for params in param_sets])
-                finally:
-                    cursor.close()
+            return
+        # The connection this thread keeps (checked out once: no pool work per batch); the
+        # driver opens the transaction at the first statement.
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+        dbapi = self._raw.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        try:
+            for how, (_statement, param_sets) in zip(plans, groups, strict=True):
+                assert how is not None
+                for sql, values in how.many([how.row(params) for params in param_sets]):
+                    if isinstance(values, list):
+                        cursor.executemany(sql, values)
+                    else:
+                        cursor.execute(sql, values)
+            dbapi.commit()
+        except BaseException:
+            dbapi.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def _release(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            raw.close()
+        self.engine.dispose()
 
     async def close(self) -> None:
         """Close the connection in the thread that used it, then stop the thread."""
@@ -166,5 +215,5 @@ class StatementThread:
         if executor is None:
             self.engine.dispose()
             return
-        await asyncio.get_running_loop().run_in_executor(executor, self.engine.dispose)
+        await asyncio.get_running_loop().run_in_executor(executor, self._release)
         executor.shutdown(wait=True)

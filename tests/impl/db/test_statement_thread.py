@@ -174,3 +174,29 @@ async def test_a_row_missing_a_required_value_fails_alone(
     assert results[:5] == [None] * 5 and isinstance(results[5], Exception)
     for i in range(5):
         assert _stored(threaded, "end_users", "id", f"id-u{i}")["session_id"] == f"u{i}"
+
+
+async def test_first_turns_written_together_are_one_insert_per_table_with_the_same_rows(
+    two_paths: tuple[Database, Database, AppContext, str],
+) -> None:
+    """First turns queued at once go out as one multi-row INSERT per table in the thread, and
+    each row is the one a session writes for the same turn."""
+    threaded, in_session, ctx, user_id = two_paths
+    thread = threaded.writer.statement_thread if threaded.writer is not None else None
+    assert thread is not None
+    stored: list[list[dict[str, Any]]] = []
+    for database, prefix in ((threaded, "thread"), (in_session, "session")):
+        before = thread.executions
+        turns = await asyncio.gather(*(_turn(database, ctx, user_id, f"{prefix}-{i}") for i in range(6)))
+        if database is threaded:
+            assert thread.executions - before <= 6  # 3 statements a batch, and at most two batches
+        stored.append([_stored(database, "messages", "id", message_id) for message_id, _c in turns])
+        stored.append(
+            [_stored(database, "conversations", "id", conversation_id) for _m, conversation_id in turns]
+        )
+    thread_messages, thread_conversations, session_messages, session_conversations = stored
+    for a, b in zip(thread_messages, session_messages, strict=True):
+        assert a.pop("task_id").removeprefix("thread") == b.pop("task_id").removeprefix("session")
+        _same_but_ids_and_stamps(a, b, "id", "conversation_id")
+    for a, b in zip(thread_conversations, session_conversations, strict=True):
+        _same_but_ids_and_stamps(a, b, "id")
