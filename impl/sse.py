@@ -234,7 +234,7 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
-_HANDS_OVER_BATCHES: dict[type, bool] = {}  # by the event source's type: a protocol check costs 20 µs
+_HANDS_OVER_BATCHES: dict[type, bool] = {}  # by the event source's type (a protocol check costs ~10 µs)
 
 
 def streaming_response(events: AsyncIterator[Mapping[str, Any]], ping_interval: float) -> StreamingResponse:

@@ -84,7 +84,7 @@ class _Plan:
                     value = slot.literal
                 else:
                     raise KeyError(f"no value for the placeholder {slot.name!r}")
-            values.append(value if slot.convert is None or value is None else slot.convert(value))
+            values.append(value if slot.convert is None else slot.convert(value))  # None too (JSON 'null')
         return tuple(values)
 
 

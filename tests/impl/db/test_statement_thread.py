@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, event, insert, update
 from support.runtime_db import migrated_runtime
 
 from impl import runtime
@@ -200,3 +200,29 @@ async def test_first_turns_written_together_are_one_insert_per_table_with_the_sa
         _same_but_ids_and_stamps(a, b, "id", "conversation_id")
     for a, b in zip(thread_conversations, session_conversations, strict=True):
         _same_but_ids_and_stamps(a, b, "id")
+
+
+async def test_none_for_a_json_column_is_stored_as_sqlalchemy_stores_it(
+    two_paths: tuple[Database, Database, AppContext, str],
+) -> None:
+    """A JSON column given None holds JSON `null` (SQLAlchemy's default), on both paths (the
+    thread writes it itself: no rerun through a session)."""
+    threaded, in_session, ctx, user_id = two_paths
+    stored = []
+    in_sessions: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        in_sessions.append(statement)
+
+    for database, task_id in ((threaded, "n1"), (in_session, "n2")):
+        message_id, _conversation_id = await _turn(database, ctx, user_id, task_id)
+        params = {"b_id": message_id, "b_answer": "a", "b_message_tokens": 1, "b_answer_tokens": 1,
+                  "b_latency": 0.1, "b_metadata": None}  # fmt: skip
+        event.listen(threaded.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            await database.write(Statements([(generation._COMPLETE_MESSAGE, params)]))
+        finally:
+            event.remove(threaded.engine.sync_engine, "before_cursor_execute", seen)
+        stored.append(_stored(database, "messages", "id", message_id)["message_metadata"])
+    assert stored == ["null", "null"]
+    assert not [s for s in in_sessions if s.startswith("UPDATE messages")]

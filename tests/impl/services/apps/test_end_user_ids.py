@@ -15,7 +15,7 @@ from impl.db import migrate
 from impl.db.engine import Database
 from impl.db.models import EndUser
 from impl.services.apps import store
-from impl.services.apps.end_users import end_user_id_in, get_or_create
+from impl.services.apps.end_users import end_user_id_in, get_or_create, known_end_user_id
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "apps"
 
@@ -47,8 +47,10 @@ def _count_queries(db: Database) -> list[str]:
 
 async def test_the_first_call_creates_the_row_later_calls_run_no_query(db: Database) -> None:
     app, _version = await store.import_app(db, (EXAMPLES / "chat.yml").read_text())
+    assert known_end_user_id(db.engine, app.id, "alice") is None
     async with db.session() as session:
         first = await end_user_id_in(session, app.id, "alice")
+    assert known_end_user_id(db.engine, app.id, "alice") == first  # no session needed any more
     queries = _count_queries(db)
     async with db.session() as session:
         again = await end_user_id_in(session, app.id, "alice")
