@@ -60,9 +60,12 @@ def form_user(body: Any, required: bool) -> str | None:
     return _user_value(value, required)
 
 
+def json_body(obj: Any) -> bytes:
+    """The bytes of a JSON reply."""
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
 def json_response(obj: Any, status: int = 200) -> Response:
     """A JSON reply with an explicit Content-Type (operations with JSON + SSE responses need it),
     built as the Starlette response Connexion would have made of it."""
-    return Response(
-        content=json.dumps(obj, ensure_ascii=False), status_code=status, media_type="application/json"
-    )
+    return Response(content=json_body(obj), status_code=status, media_type="application/json")
