@@ -69,11 +69,11 @@ def known_end_user_id(engine: Any, app_id: str, user: str) -> str | None:
 async def end_user_id_in(session: AsyncSession, app_id: str, user: str) -> str:
     """The id of `get_or_create_in`'s end user, from memory when this process saw it already
     (no query: a thousand turns starting at once do not each read the same row)."""
-    known = _known_ids.setdefault(session.bind, {})
-    found = known.get((app_id, user))
+    found = known_end_user_id(session.bind, app_id, user)
     if found is not None:
         return found
     row = await get_or_create_in(session, app_id, user)
+    known = _known_ids.setdefault(session.bind, {})
     if len(known) >= KNOWN_IDS_MAX:
         known.clear()
     known[(app_id, user)] = row.id
